@@ -1,0 +1,372 @@
+# Compiled kernels of ntkfast.
+#
+# Two levels per kernel (see STYLE.md): ``cdef ... noexcept nogil`` functions on raw pointers
+# do the work and form the C-level API declared in _sketch.pxd; the ``def`` functions at the
+# bottom take already-validated, C-contiguous arrays from the Python wrappers in
+# ntkfast/*.py, release the GIL and run an OpenMP loop over them.
+#
+# Determinism: every parallel loop writes each output row (or each fixed block of
+# ROW_BLOCK rows) from exactly one thread, and the partition into blocks never depends on
+# the number of threads, so results are bit-identical for any thread count.
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport acos, hypot, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_thread_num
+
+cdef double PI = 3.141592653589793238462643383279502884
+
+# Rows per GEMM call in the fused feature kernels.  Small enough that the pre-activations
+# of a block stay in L2 while the activation is applied, large enough for GEMM efficiency.
+# Fixed (not derived from the thread count) so that results do not depend on it.
+cdef enum:
+    ROW_BLOCK = 16
+
+HAVE_OPENMP = bool(NTKFAST_HAVE_OPENMP)
+
+
+def max_threads():
+    """Number of threads an OpenMP region would use now (1 without OpenMP)."""
+    return omp_get_max_threads()
+
+
+# --------------------------------------------------------------------------------------
+# Arc-cosine kernel functions and the exact NTK / NNGP recursion (SPEC sections 1-2)
+# --------------------------------------------------------------------------------------
+
+cdef inline double _clip1(double t) noexcept nogil:
+    # Rounding pushes cosines just past +-1; acos would return NaN there.
+    if t > 1.0:
+        return 1.0
+    if t < -1.0:
+        return -1.0
+    return t
+
+
+cdef double kappa0(double t) noexcept nogil:
+    """kappa0(t) = 1 - arccos(t) / pi, t clipped to [-1, 1]."""
+    t = _clip1(t)
+    return 1.0 - acos(t) / PI
+
+
+cdef double kappa1(double t) noexcept nogil:
+    """kappa1(t) = (sqrt(1 - t^2) + t (pi - arccos t)) / pi, t clipped to [-1, 1]."""
+    t = _clip1(t)
+    return (sqrt(1.0 - t * t) + t * (PI - acos(t))) / PI
+
+
+cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, double bias,
+                   double* ntk, double* nngp) noexcept nogil:
+    """NTK and NNGP of depth ``depth`` for one pair of inputs.
+
+    ``cosine`` is <x, y> / (||x|| ||y||) (ignored when a norm is zero), ``norm_x`` and
+    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.  The recursion runs on
+    quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so that it neither
+    overflows nor loses the cosine for inputs of huge or tiny magnitude; only the final
+    products with c_L can over- or underflow, as the true values would.
+    """
+    cdef double sb = sqrt(bias)
+    cdef double sx, sy, sx_new, sy_new, rho, rho_new, theta, k0, k1, ratio
+    cdef int h
+    if bias == 0.0:
+        if norm_x == 0.0 or norm_y == 0.0:
+            # Every term carries a factor of the zero norm (SPEC: rho = 0 there).
+            ntk[0] = 0.0
+            nngp[0] = 0.0
+            return
+        sx = norm_x
+        sy = norm_y
+        rho = _clip1(cosine)
+        theta = rho
+        for h in range(depth):
+            k0 = kappa0(rho)
+            rho = kappa1(rho)              # Sigma_h / c (c does not change without bias)
+            theta = theta * k0 + rho       # Theta_h / c
+    else:
+        # sqrt(Sigma_0(x,x)) = sqrt(||x||^2 + b^2), computed without squaring ||x||.
+        sx = hypot(norm_x, sb)
+        sy = hypot(norm_y, sb)
+        rho = _clip1((norm_x / sx) * (norm_y / sy) * cosine + (sb / sx) * (sb / sy))
+        theta = rho
+        for h in range(depth):
+            k0 = kappa0(rho)
+            k1 = kappa1(rho)
+            sx_new = hypot(sx, sb)         # Sigma_h(x,x) = Sigma_{h-1}(x,x) + b^2
+            sy_new = hypot(sy, sb)
+            ratio = (sx / sx_new) * (sy / sy_new)
+            rho_new = _clip1(ratio * k1 + (sb / sx_new) * (sb / sy_new))
+            theta = theta * k0 * ratio + rho_new
+            rho = rho_new
+            sx = sx_new
+            sy = sy_new
+    ntk[0] = theta * sx * sy
+    nngp[0] = rho * sx * sy
+
+
+cdef void ntk_self(double norm_x, int depth, double bias, double* ntk, double* nngp) noexcept nogil:
+    """NTK and NNGP of an input with itself, in closed form.
+
+    rho_h = 1 at every layer, so SigmaDot_h = 1 and Sigma_h(x,x) = ||x||^2 + (h+1) b^2;
+    computing this through ``ntk_pair`` would let rounding move rho below 1, where arccos
+    has an infinite slope (an error of 1e-16 in rho becomes 1e-8 in the kernel).
+    """
+    cdef double sq = norm_x * norm_x
+    nngp[0] = sq + (depth + 1) * bias
+    ntk[0] = (depth + 1) * sq + bias * (depth + 1) * (depth + 2) / 2.0
+
+
+cdef inline double _pair_value(int kind, double cosine, double nx, double ny, int depth,
+                               double bias) noexcept nogil:
+    cdef double a, b
+    if kind == 0:
+        if nx == 0.0 or ny == 0.0:
+            return 0.0          # step(0) = 0: features of a zero row are zero
+        return kappa0(cosine)
+    if kind == 1:
+        if nx == 0.0 or ny == 0.0:
+            return 0.0
+        return nx * ny * kappa1(cosine)
+    ntk_pair(cosine, nx, ny, depth, bias, &a, &b)
+    return a if kind == 3 else b
+
+
+cdef inline double _self_value(int kind, double nx, int depth, double bias) noexcept nogil:
+    cdef double a, b
+    if kind == 0:
+        return 1.0 if nx != 0.0 else 0.0
+    if kind == 1:
+        return nx * nx
+    ntk_self(nx, depth, bias, &a, &b)
+    return a if kind == 3 else b
+
+
+# --------------------------------------------------------------------------------------
+# Sketch building blocks on raw pointers
+# --------------------------------------------------------------------------------------
+
+cdef void count_sketch_row(const floating* x, Py_ssize_t k, const Py_ssize_t* indices,
+                           const floating* signs, floating* out, Py_ssize_t n_buckets) noexcept nogil:
+    """out[b] = sum_{j: indices[j] == b} signs[j] * x[j]   (out is overwritten)."""
+    cdef Py_ssize_t j
+    memset(out, 0, n_buckets * sizeof(floating))
+    for j in range(k):
+        out[indices[j]] += signs[j] * x[j]
+
+
+cdef void step_count_sketch_row(const floating* z, Py_ssize_t k, const Py_ssize_t* indices,
+                                const floating* signs, floating scale, floating* out,
+                                Py_ssize_t n_buckets) noexcept nogil:
+    """CountSketch of scale * step(z), without forming step(z) (out is overwritten)."""
+    cdef Py_ssize_t j
+    memset(out, 0, n_buckets * sizeof(floating))
+    for j in range(k):
+        if z[j] > 0:
+            out[indices[j]] += signs[j]
+    for j in range(n_buckets):
+        out[j] *= scale
+
+
+cdef void activation_row(floating* z, Py_ssize_t k, const floating* scale, int order) noexcept nogil:
+    """In place: z[j] = scale[j] * step(z[j]) (order 0) or scale[j] * relu(z[j]) (order 1)."""
+    cdef Py_ssize_t j
+    if order == 0:
+        for j in range(k):
+            z[j] = scale[j] if z[j] > 0 else 0
+    else:
+        for j in range(k):
+            z[j] = z[j] * scale[j] if z[j] > 0 else 0
+
+
+cdef void gemm_nt(const floating* a, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t k,
+                  const floating* w, Py_ssize_t m, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """c[r, j] = sum_l a[r, l] * w[j, l] for r < n_rows, j < m (all row-major).
+
+    Row-major c = a @ w.T is column-major c^T = w^T(as stored) ... so BLAS sees
+    C (m x n_rows) = op(W) (m x k) * A (k x n_rows) with op = transpose.
+    """
+    cdef char transa = b'T'
+    cdef char transb = b'N'
+    cdef int im = <int>m, ino = <int>n_rows, ik = <int>k
+    cdef int ilda = <int>k, ildb = <int>lda, ildc = <int>ldc
+    cdef floating one = 1.0, zero = 0.0
+    if floating is float:
+        sgemm(&transa, &transb, &im, &ino, &ik, &one, <float*>w, &ilda,
+              <float*>a, &ildb, &zero, c, &ildc)
+    else:
+        dgemm(&transa, &transb, &im, &ino, &ik, &one, <double*>w, &ilda,
+              <double*>a, &ildb, &zero, c, &ildc)
+
+
+cdef void dense_activation_block(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                 Py_ssize_t k, const floating* w, Py_ssize_t m,
+                                 const floating* scale, int order, floating* out,
+                                 Py_ssize_t ldo) noexcept nogil:
+    """out[r, :m] = scale * act(x[r] @ w.T): one GEMM, then the activation while hot in cache."""
+    cdef Py_ssize_t r
+    gemm_nt(x, ldx, n_rows, k, w, m, out, ldo)
+    for r in range(n_rows):
+        activation_row(out + r * ldo, m, scale, order)
+
+
+cdef void step_sketch_block(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                            const floating* w, Py_ssize_t m, floating scale,
+                            const Py_ssize_t* indices, const floating* signs,
+                            floating* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                            floating* work) noexcept nogil:
+    """out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)).
+
+    ``work`` holds n_rows * m pre-activations; the step features themselves are never
+    stored, their signs are hashed straight into the sketch.
+    """
+    cdef Py_ssize_t r
+    gemm_nt(x, ldx, n_rows, k, w, m, work, m)
+    for r in range(n_rows):
+        step_count_sketch_row(work + r * m, m, indices, signs, scale, out + r * ldo, n_buckets)
+
+
+cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) noexcept nogil:
+    """a *= b for interleaved complex spectra of n_freq frequencies (rfft layout)."""
+    cdef Py_ssize_t f
+    cdef floating ar, ai, br, bi
+    for f in range(n_freq):
+        ar = a[2 * f]
+        ai = a[2 * f + 1]
+        br = b[2 * f]
+        bi = b[2 * f + 1]
+        a[2 * f] = ar * br - ai * bi
+        a[2 * f + 1] = ar * bi + ai * br
+
+
+# --------------------------------------------------------------------------------------
+# Python-visible drivers.  Inputs are validated by the callers in ntkfast/*.py; only the
+# C-level preconditions the wrappers cannot see are asserted here.
+# --------------------------------------------------------------------------------------
+
+def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel values
+                       const double[::1] norm_x,    # IN: norms of the block's rows
+                       const double[::1] norm_y,    # IN: norms of all columns
+                       Py_ssize_t diag_offset,      # >= 0: symmetric, row i is column i + diag_offset
+                       int kind, int depth, double bias, int n_threads):
+    """Turn a block of cosines into kernel values in place.
+
+    kind: 0 arc-cosine order 0, 1 arc-cosine order 1, 2 NNGP, 3 NTK.  In the symmetric case
+    only the upper triangle (column >= row + diag_offset) is computed; the caller mirrors it.
+    """
+    cdef Py_ssize_t n_rows = G.shape[0], n_cols = G.shape[1]
+    cdef Py_ssize_t i, j, j0
+    if norm_x.shape[0] != n_rows or norm_y.shape[0] != n_cols:
+        raise ValueError("exact_kernel_block: norm lengths do not match the block")
+    with nogil:
+        for i in prange(n_rows, schedule="dynamic", num_threads=n_threads):
+            if diag_offset >= 0:
+                j0 = i + diag_offset
+                if j0 < n_cols:
+                    G[i, j0] = <floating>_self_value(kind, norm_x[i], depth, bias)
+                j0 = j0 + 1
+            else:
+                j0 = 0
+            for j in range(j0, n_cols):
+                G[i, j] = <floating>_pair_value(kind, G[i, j], norm_x[i], norm_y[j], depth, bias)
+
+
+def mirror_upper(floating[:, ::1] K, int n_threads):
+    """K[i, j] = K[j, i] for i > j (square K), in cache-sized tiles."""
+    cdef Py_ssize_t n = K.shape[0], tile = 64
+    cdef Py_ssize_t n_tiles = (n + tile - 1) // tile
+    cdef Py_ssize_t ti, tj, i, j
+    if K.shape[1] != n:
+        raise ValueError("mirror_upper: K must be square")
+    with nogil:
+        for ti in prange(n_tiles, schedule="dynamic", num_threads=n_threads):
+            for tj in range(ti + 1):
+                for i in range(ti * tile, min(n, (ti + 1) * tile)):
+                    for j in range(tj * tile, min(i, (tj + 1) * tile)):
+                        K[i, j] = K[j, i]
+
+
+def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
+                      const Py_ssize_t[::1] indices,         # IN (k,), values in [0, D)
+                      const floating[::1] signs,             # IN (k,)
+                      floating[:, ::1] out,                  # OUT (n, >= D); first D columns written
+                      Py_ssize_t n_buckets, int n_threads):
+    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], i
+    if indices.shape[0] != k or signs.shape[0] != k or out.shape[0] != n or out.shape[1] < n_buckets:
+        raise ValueError("count_sketch_rows: inconsistent shapes")
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            count_sketch_row(&X[i, 0], k, &indices[0], &signs[0], &out[i, 0], n_buckets)
+
+
+def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
+                     const floating[:, ::1] W,      # IN (m, k)
+                     const floating[::1] scale,     # IN (m,)
+                     int order,
+                     floating[:, ::1] out,          # OUT (n, >= m); first m columns written
+                     int n_threads):
+    """out[:, :m] = scale * act(X[:, :k] @ W.T), act = step (order 0) or relu (order 1), fused.
+
+    Using the leading columns of wider arrays lets a layer read phi_{h-1} straight out of
+    psi_{h-1} = [phi_{h-1}, sketch] and write phi_h into the front of psi_h.
+    """
+    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
+    cdef Py_ssize_t ldo = out.shape[1]
+    cdef Py_ssize_t n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK, blk, r0
+    if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m:
+        raise ValueError("dense_activation: inconsistent shapes")
+    if n == 0:
+        return
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            r0 = blk * ROW_BLOCK
+            dense_activation_block(&X[r0, 0], ldx, min(ROW_BLOCK, n - r0), k, &W[0, 0], m,
+                                   &scale[0], order, &out[r0, 0], ldo)
+
+
+def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k columns used
+                const floating[:, ::1] W,            # IN (m, k)
+                floating scale,
+                const Py_ssize_t[::1] indices,       # IN (m,)
+                const floating[::1] signs,           # IN (m,)
+                floating[:, ::1] out,                # OUT (n, D)
+                floating[:, ::1] work,               # scratch (n_threads, ROW_BLOCK * m)
+                int n_threads):
+    """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T).
+
+    Each thread keeps the pre-activations of one block of rows in its row of ``work``
+    (allocated by the caller, so that a failed allocation raises in Python).
+    """
+    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
+    cdef Py_ssize_t D = out.shape[1]
+    cdef Py_ssize_t n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK, blk, r0
+    if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
+            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
+        raise ValueError("step_sketch: inconsistent shapes")
+    if n == 0:
+        return
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            r0 = blk * ROW_BLOCK
+            step_sketch_block(&X[r0, 0], ldx, min(ROW_BLOCK, n - r0), k, &W[0, 0], m,
+                              scale, &indices[0], &signs[0], &out[r0, 0], D, D,
+                              &work[omp_get_thread_num(), 0])
+
+
+ROW_BLOCK_SIZE = ROW_BLOCK
+
+
+def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads):
+    """A *= B row by row, A and B float views (n, 2 * n_freq) of complex rfft spectra."""
+    cdef Py_ssize_t n = A.shape[0], w = A.shape[1], i
+    if B.shape[0] != n or B.shape[1] != w or w % 2:
+        raise ValueError("multiply_spectra: inconsistent shapes")
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            spectrum_multiply(&A[i, 0], &B[i, 0], w // 2)

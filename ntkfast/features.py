@@ -1,0 +1,409 @@
+"""Random features for the arc-cosine kernels and the NTK (SPEC sections 3 and 5).
+
+Both transformers draw every random quantity in ``fit`` from ``random_state`` and store it
+as a trailing-underscore attribute; ``transform`` is deterministic and its output does not
+depend on the number of threads or on how the rows are split into batches.
+"""
+import numpy as np
+import scipy.fft
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import _sketch
+from ._validation import (
+    as_float_array,
+    check_2d_shape,
+    check_allocation,
+    check_array,
+    check_finite,
+    check_int,
+    check_random_state,
+    float_dtype,
+    resolve_n_threads,
+)
+from .sketch import _multiply_spectra
+
+__all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
+
+# Working memory per batch of rows in transform, in array elements (about 64 MiB of float64).
+_BATCH_ELEMENTS = 1 << 23
+
+# Fraction of n_components given to the TensorSketch by default (see
+# default_sketch_components and the README for the measurements behind it).
+_SKETCH_FRACTION = 0.5
+
+
+def _largest_fast_length(n):
+    """Largest 5-smooth integer <= n (FFT sizes with only factors 2, 3, 5 are fastest)."""
+    best = 1
+    p2 = 1
+    while p2 <= n:
+        p3 = p2
+        while p3 <= n:
+            p5 = p3
+            while p5 <= n:
+                best = max(best, p5)
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return best
+
+
+def default_sketch_components(n_components):
+    """Default TensorSketch width ``ms`` for a total width ``n_components`` (kernel="ntk").
+
+    About half of the features go to the sketch, rounded down to an FFT-friendly length.
+    """
+    target = max(1, int(round(_SKETCH_FRACTION * n_components)))
+    return min(n_components - 1, _largest_fast_length(target))
+
+
+def _gaussian_rows(rng, m, d):
+    return rng.standard_normal((m, d))
+
+
+def _leverage_rows(rng, m, d):
+    """Rows drawn exactly from q(w) ∝ ||w||^2 N(w; 0, I_d).
+
+    q is radial: w = r u with u uniform on the sphere and r^2 ~ chi2(d + 2) (SPEC 3).
+    """
+    g = rng.standard_normal((m, d))
+    norms = np.sqrt(np.einsum("ij,ij->i", g, g))
+    norms[norms == 0] = 1.0  # probability zero; keeps the draw finite regardless
+    r = np.sqrt(rng.chisquare(d + 2, size=m))
+    return g * (r / norms)[:, None]
+
+
+def _relu_scales(W, leverage):
+    """Per-feature scale of Phi1: sqrt(2/m), or sqrt(2 d / m) / ||w_j|| with leverage."""
+    m, d = W.shape
+    if not leverage:
+        return np.full(m, np.sqrt(2.0 / m))
+    return np.sqrt(2.0 * d / m) / np.sqrt(np.einsum("ij,ij->i", W, W))
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+class _BatchedTransformer(TransformerMixin, BaseEstimator):
+    """Shared ``transform`` loop: validates once, then works through the rows in batches.
+
+    Subclasses implement ``_n_output()``, ``_batch_rows()`` and
+    ``_transform_batch(X_batch, out_batch, n_threads)``, and set ``dtype_`` in fit.
+    """
+
+    def _check_fit_input(self, X):
+        X = check_array(X, "X")
+        self.n_features_in_ = X.shape[1]
+        self.dtype_ = X.dtype
+        return X
+
+    def transform(self, X, out=None, batch_size=None):
+        """Random features of ``X``, computed batch by batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Any float array, including a ``numpy.memmap`` or an array opened with
+            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time and cast
+            to the fitted dtype (``dtype_``).
+        out : ndarray of shape (n_samples, n_output), optional
+            C-contiguous, writeable, of dtype ``dtype_`` (a writeable memmap works); the
+            features are written into it and it is returned.  Must not overlap ``X``.
+        batch_size : int, optional
+            Rows per batch; the default keeps the working memory near 64 MiB.  The result
+            does not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_output) and dtype ``dtype_``
+        """
+        check_is_fitted(self, "n_features_in_")
+        X = as_float_array(X, "X")
+        check_2d_shape(X, "X", self.n_features_in_)
+        n = X.shape[0]
+        n_out = self._n_output()
+        dtype = self.dtype_
+        if out is None:
+            check_allocation(n * n_out * dtype.itemsize, f"a {n} x {n_out} {dtype.name} feature matrix")
+            out = np.empty((n, n_out), dtype=dtype)
+        else:
+            _check_out(out, X, (n, n_out), dtype)
+        rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
+        n_threads = resolve_n_threads(getattr(self, "n_threads", None))
+        for i0 in range(0, n, rows):
+            i1 = min(n, i0 + rows)
+            Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
+            check_finite(Xb, "X", row_offset=i0)
+            self._transform_batch(Xb, out[i0:i1], n_threads)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _check_out(out, X, shape, dtype):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out: expected shape {shape}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"out: expected dtype {dtype.name} (the fitted dtype_), got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out: expected a C-contiguous array, got a non-contiguous one")
+    if not out.flags.writeable:
+        raise ValueError("out: expected a writeable array, got a read-only one")
+    if isinstance(X, np.ndarray) and np.shares_memory(out, X):
+        raise ValueError("out: expected an array that does not overlap X, got one that shares its memory")
+
+
+class ArcCosineFeatures(_BatchedTransformer):
+    """Random features of the arc-cosine kernel of order 0 (step) or 1 (ReLU).
+
+    ``Phi0(x) = sqrt(2/m) step(W x)`` estimates ``kappa0(rho)`` and
+    ``Phi1(x) = sqrt(2/m) relu(W x)`` estimates ``||x|| ||y|| kappa1(rho)``
+    (:func:`ntkfast.arccos_kernel`), with the rows of ``W`` i.i.d. ``N(0, I_d)``.  With
+    ``leverage=True`` the rows are drawn from ``q(w) ∝ ||w||^2 N(w; 0, I_d)`` and each
+    feature is reweighted by ``sqrt(d) / ||w_j||``: still unbiased, with lower variance for
+    order 1 (the leverage-score sampling of Han et al.).
+
+    The transform is one matrix product through BLAS, blocked over rows, with the
+    activation applied to each block while it is in cache.
+
+    Parameters
+    ----------
+    order : {0, 1}, default=0
+    n_components : int >= 2, default=1024
+        Number of features ``m``.
+    leverage : bool, default=False
+    random_state : None, int or numpy.random.Generator
+    n_threads : int, optional
+        OpenMP threads; default: the current OpenMP limit.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components, n_features_in_), dtype ``dtype_``
+        The sampled rows ``w_j``.
+    scales_ : ndarray of shape (n_components,), dtype ``dtype_``
+        Factor of each feature (``sqrt(2/m)``, or ``sqrt(2 d/m) / ||w_j||`` with leverage).
+    n_features_in_ : int
+    dtype_ : numpy.dtype
+        float32 if fitted on float32 data, else float64; ``transform`` returns this dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkfast
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> phi = ntkfast.ArcCosineFeatures(order=1, n_components=20000, random_state=0).fit_transform(X)
+    >>> K = ntkfast.arccos_kernel(X, order=1)
+    >>> bool(np.abs(phi @ phi.T - K).max() < 0.1 * np.abs(K).max())
+    True
+    """
+
+    def __init__(self, order=0, n_components=1024, leverage=False, random_state=None, n_threads=None):
+        self.order = order
+        self.n_components = n_components
+        self.leverage = leverage
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def fit(self, X, y=None):
+        """Draw the random weights for data with ``X``'s number of features and dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if isinstance(self.order, (bool, np.bool_)) or self.order not in (0, 1):
+            raise ValueError(f"order: expected 0 or 1, got {self.order!r}")
+        m = check_int(self.n_components, "n_components", 2)
+        leverage = _check_bool(self.leverage, "leverage")
+        resolve_n_threads(self.n_threads)
+        X = self._check_fit_input(X)
+        d = X.shape[1]
+        check_allocation(2 * m * d * 8, f"weights of shape ({m}, {d})")
+        rng = check_random_state(self.random_state)
+        W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
+        scales = np.full(m, np.sqrt(2.0 / m))
+        if leverage:
+            scales *= np.sqrt(d) / np.sqrt(np.einsum("ij,ij->i", W, W))
+        self.weights_ = W.astype(self.dtype_)
+        self.scales_ = scales.astype(self.dtype_)
+        return self
+
+    def _n_output(self):
+        return self.weights_.shape[0]
+
+    def _batch_rows(self):
+        return max(16, _BATCH_ELEMENTS // self.weights_.shape[0])
+
+    def _transform_batch(self, Xb, out, n_threads):
+        _sketch.dense_activation(Xb, self.weights_, self.scales_, self.order, out, n_threads)
+
+
+class NTKRandomFeatures(_BatchedTransformer):
+    """Random features of the Neural Tangent Kernel of a ReLU network (Han et al., 2021).
+
+    Layer by layer (SPEC section 5): ``phi_h = Phi1(phi_{h-1})`` (ReLU features),
+    ``a_h = Phi0(phi_{h-1})`` (step features), and
+    ``psi_h = [phi_h, TensorSketch(psi_{h-1}, a_h)]``, so that
+    ``<psi_L(x), psi_L(y)>`` estimates :func:`ntkfast.ntk_kernel` and ``<phi_L(x), phi_L(y)>``
+    estimates :func:`ntkfast.nngp_kernel` (both without bias).  The step features are never
+    stored: each one is hashed into the CountSketch as soon as its pre-activation is
+    computed.  Cost per row: ``O(d m + L (m^2 + ms log ms))``, linear in ``n`` and ``d``.
+
+    Parameters
+    ----------
+    depth : int >= 1, default=1
+        Number of hidden ReLU layers ``L``.
+    n_components : int >= 2, default=4096
+        Output width: ``m1 + ms`` for ``kernel="ntk"``, ``m1`` for ``kernel="nngp"``.
+    sketch_components : int, optional
+        TensorSketch width ``ms`` (``1 <= ms < n_components``); the ReLU and step feature
+        counts are ``m1 = m0 = n_components - ms``.  Default:
+        :func:`default_sketch_components`.  Ignored for ``kernel="nngp"``.
+    leverage : bool, default=True
+        Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).
+    kernel : {"ntk", "nngp"}, default="ntk"
+    random_state : None, int or numpy.random.Generator
+    n_threads : int, optional
+        OpenMP (and FFT) threads; default: the current OpenMP limit.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    dtype_ : numpy.dtype
+        float32 if fitted on float32 data, else float64; ``transform`` returns this dtype.
+    n_relu_ : int
+        ``m1`` (equal to the number of step features ``m0``).
+    n_sketch_ : int
+        ``ms`` (0 for ``kernel="nngp"``).
+    relu_weights_, step_weights_ : lists of ``depth`` arrays
+        Sampled rows of each layer, shapes ``(m1, d_h)`` and ``(m0, d_h)`` with
+        ``d_1 = n_features_in_`` and ``d_h = m1`` after.  ``step_weights_`` is empty for NNGP.
+    relu_scales_ : list of ``depth`` arrays of shape (m1,)
+    sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
+        CountSketch of ``psi_{h-1}`` into ``ms`` buckets (length ``n_features_in_`` for the
+        first layer, ``m1 + ms`` after).  Empty for NNGP.
+    step_indices_, step_signs_ : lists of ``depth`` arrays of length m0
+        CountSketch of the step features ``a_h``.  Empty for NNGP.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkfast
+    >>> X = np.random.default_rng(0).standard_normal((100, 8))
+    >>> rf = ntkfast.NTKRandomFeatures(depth=2, n_components=8192, random_state=0)
+    >>> Phi = rf.fit_transform(X)
+    >>> Phi.shape
+    (100, 8192)
+    >>> K = ntkfast.ntk_kernel(X, depth=2)
+    >>> bool(np.linalg.norm(Phi @ Phi.T - K) < 0.1 * np.linalg.norm(K))
+    True
+    """
+
+    def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
+                 kernel="ntk", random_state=None, n_threads=None):
+        self.depth = depth
+        self.n_components = n_components
+        self.sketch_components = sketch_components
+        self.leverage = leverage
+        self.kernel = kernel
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def _check_params(self):
+        depth = check_int(self.depth, "depth", 1)
+        nc = check_int(self.n_components, "n_components", 2)
+        if self.kernel not in ("ntk", "nngp"):
+            raise ValueError(f"kernel: expected 'ntk' or 'nngp', got {self.kernel!r}")
+        leverage = _check_bool(self.leverage, "leverage")
+        resolve_n_threads(self.n_threads)
+        if self.kernel == "nngp":
+            return depth, nc, 0, leverage
+        if self.sketch_components is None:
+            ms = default_sketch_components(nc)
+        else:
+            ms = check_int(self.sketch_components, "sketch_components", 1, nc - 1)
+        return depth, nc - ms, ms, leverage
+
+    def fit(self, X, y=None):
+        """Draw every random quantity (weights, hashes, signs) for ``X``'s shape and dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        depth, m1, ms, leverage = self._check_params()
+        X = self._check_fit_input(X)
+        d = X.shape[1]
+        ntk = ms > 0
+        n_weights = (d + (depth - 1) * m1) * m1 * (2 if ntk else 1)
+        check_allocation(2 * 8 * n_weights, f"{depth} layers of {m1} features on {d} inputs")
+        rng = check_random_state(self.random_state)
+        dtype = self.dtype_
+        self.n_relu_, self.n_sketch_ = m1, ms
+        self.relu_weights_, self.relu_scales_, self.step_weights_ = [], [], []
+        self.sketch_indices_, self.sketch_signs_ = [], []
+        self.step_indices_, self.step_signs_ = [], []
+        d_in, d_psi = d, d
+        for _ in range(depth):
+            if ntk:
+                self.step_weights_.append(_gaussian_rows(rng, m1, d_in).astype(dtype))
+            W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
+            self.relu_weights_.append(W.astype(dtype))
+            self.relu_scales_.append(_relu_scales(W, leverage).astype(dtype))
+            if ntk:
+                self.sketch_indices_.append(rng.integers(0, ms, size=d_psi).astype(np.intp))
+                self.sketch_signs_.append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
+                self.step_indices_.append(rng.integers(0, ms, size=m1).astype(np.intp))
+                self.step_signs_.append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
+            d_in, d_psi = m1, m1 + ms
+        return self
+
+    def _n_output(self):
+        return self.n_relu_ + self.n_sketch_
+
+    def _batch_rows(self):
+        # Per row: two layer buffers, two CountSketches and their spectra.
+        return max(16, _BATCH_ELEMENTS // (4 * self._n_output()))
+
+    def _transform_batch(self, Xb, out, n_threads):
+        dtype = self.dtype_
+        m1, ms, depth = self.n_relu_, self.n_sketch_, len(self.relu_weights_)
+        R = Xb.shape[0]
+        step_scale = np.sqrt(2.0 / m1)
+        layer_buffers = [np.empty((R, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
+        if ms:
+            cs_psi = np.empty((R, ms), dtype=dtype)
+            cs_step = np.empty((R, ms), dtype=dtype)
+            work = np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype)
+        psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
+        for h in range(depth):
+            dest = out if h == depth - 1 else layer_buffers[h % 2]
+            W1 = self.relu_weights_[h]
+            _sketch.dense_activation(psi, W1, self.relu_scales_[h], 1, dest, n_threads)
+            if ms:
+                _sketch.step_sketch(psi, self.step_weights_[h], dtype.type(step_scale),
+                                    self.step_indices_[h], self.step_signs_[h].astype(dtype),
+                                    cs_step, work, n_threads)
+                _sketch.count_sketch_rows(psi, self.sketch_indices_[h],
+                                          self.sketch_signs_[h].astype(dtype), cs_psi, ms, n_threads)
+                spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=n_threads)
+                _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=n_threads), n_threads)
+                dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=n_threads, overwrite_x=True)
+            psi = dest

@@ -1,0 +1,180 @@
+"""CountSketch and TensorSketch primitives (SPEC section 4), numpy in, numpy out.
+
+TensorSketch multiplies the FFTs of CountSketches: ``TS(u, v) = irfft(rfft(CS1(u)) *
+rfft(CS2(v)))``.  The hashing and the spectrum product are compiled OpenMP loops; the FFTs
+are ``scipy.fft`` with ``workers`` threads, which keeps float32 data in complex64.  Rows are
+processed in chunks so that the temporaries stay a few tens of MiB whatever ``n``.
+"""
+import numpy as np
+import scipy.fft
+
+from . import _sketch
+from ._validation import (
+    as_float_array,
+    check_2d_shape,
+    check_array,
+    check_hash,
+    check_int,
+    resolve_n_threads,
+)
+
+__all__ = ["count_sketch", "tensor_sketch", "tensor_sketch_product"]
+
+# About 8 MiB of float64 per work array per chunk: the FFT of a chunk stays cache-friendly and
+# the temporaries stay small next to the output.  Independent of the thread count.
+_CHUNK_ELEMENTS = 1 << 20
+
+
+def _chunk_rows(width):
+    return max(16, _CHUNK_ELEMENTS // max(width, 1))
+
+
+def count_sketch(X, indices, signs, n_buckets, n_threads=None):
+    """CountSketch of every row: ``out[:, b] = sum_{j: indices[j] == b} signs[j] * X[:, j]``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, k), float32 or float64
+    indices : array of int, shape (k,)
+        Bucket of each column, in ``[0, n_buckets)``.
+    signs : array of shape (k,)
+        +1 or -1 for each column (any real or integer dtype).
+    n_buckets : int >= 1
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray of shape (n, n_buckets), dtype of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkfast
+    >>> ntkfast.count_sketch(np.array([[1.0, 2.0, 3.0, 4.0]]), [0, 2, 0, 1], [1, -1, -1, 1], 3)
+    array([[-2.,  4., -2.]])
+    """
+    X = check_array(X, "X")
+    n_buckets = check_int(n_buckets, "n_buckets", 1)
+    idx, sg = check_hash(indices, signs, X.shape[1], n_buckets)
+    out = np.empty((X.shape[0], n_buckets), dtype=X.dtype)
+    _sketch.count_sketch_rows(X, idx, sg.astype(X.dtype), out, n_buckets, resolve_n_threads(n_threads))
+    return out
+
+
+def _multiply_spectra(A, B, n_threads):
+    """A *= B for complex arrays of the same shape, in a compiled parallel loop."""
+    real = np.float32 if A.dtype == np.complex64 else np.float64
+    _sketch.multiply_spectra(A.view(real), B.view(real), n_threads)
+
+
+def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
+    """TensorSketch of validated, same-dtype, C-contiguous factors, chunk by chunk.
+
+    ``hashes`` is a list of ``(indices as intp, signs in the factors' dtype)``.
+    """
+    n = factors[0].shape[0]
+    dtype = factors[0].dtype
+    if out is None:
+        out = np.empty((n, n_buckets), dtype=dtype)
+    rows = _chunk_rows(n_buckets)
+    cs = np.empty((min(rows, n), n_buckets), dtype=dtype)
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        spectrum = None
+        for F, (idx, sg) in zip(factors, hashes):
+            _sketch.count_sketch_rows(F[i0:i1], idx, sg, cs[: i1 - i0], n_buckets, n_threads)
+            spec = scipy.fft.rfft(cs[: i1 - i0], axis=1, workers=n_threads)
+            if spectrum is None:
+                spectrum = spec
+            else:
+                _multiply_spectra(spectrum, spec, n_threads)
+        out[i0:i1] = scipy.fft.irfft(spectrum, n=n_buckets, axis=1, workers=n_threads, overwrite_x=True)
+    return out
+
+
+def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _names=None):
+    """TensorSketch of the row-wise tensor product ``u1 (x) u2 (x) ... (x) up``.
+
+    Equals the CountSketch of the explicit ``k1 * ... * kp``-dimensional tensor product with
+    hash ``(i1 + ... + ip) mod n_buckets`` and sign ``s1 * ... * sp``, computed as the product
+    of the ``p`` CountSketch spectra (cost ``O(sum nnz + p D log D)`` per row).
+
+    Parameters
+    ----------
+    factors : sequence of p arrays, each of shape (n, k_i)
+        All float32 (result float32) or otherwise float64.
+    indices, signs : sequences of p arrays of shape (k_i,)
+        The CountSketch of each factor (see :func:`count_sketch`).
+    n_buckets : int >= 1
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray of shape (n, n_buckets)
+    """
+    if isinstance(factors, np.ndarray) and factors.ndim == 2:
+        raise TypeError("factors: expected a sequence of 2-D arrays, got a single 2-D array")
+    factors = list(factors)
+    indices, signs = list(indices), list(signs)
+    if not factors:
+        raise ValueError("factors: expected at least one array, got none")
+    if len(indices) != len(factors) or len(signs) != len(factors):
+        raise ValueError(
+            f"indices, signs: expected {len(factors)} of each (one per factor), "
+            f"got {len(indices)} and {len(signs)}"
+        )
+    n_buckets = check_int(n_buckets, "n_buckets", 1)
+    # _names: (array, indices, signs) argument names per factor, for tensor_sketch's messages.
+    names = _names or [(f"factors[{p}]", f"indices[{p}]", f"signs[{p}]") for p in range(len(factors))]
+    arrays = []
+    for p, F in enumerate(factors):
+        F = as_float_array(F, names[p][0])
+        check_2d_shape(F, names[p][0])
+        arrays.append(F)
+    n = arrays[0].shape[0]
+    for p, F in enumerate(arrays):
+        if F.shape[0] != n:
+            raise ValueError(f"{names[p][0]}: expected {n} rows (as {names[0][0]}), got {F.shape[0]}")
+    dtype = np.result_type(*[F.dtype for F in arrays])
+    dtype = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+    arrays = [check_array(F, names[p][0], dtype=dtype) for p, F in enumerate(arrays)]
+    hashes = []
+    for p, F in enumerate(arrays):
+        idx, sg = check_hash(indices[p], signs[p], F.shape[1], n_buckets, names[p][1], names[p][2])
+        hashes.append((idx, sg.astype(dtype)))
+    return tensor_sketch_rows(arrays, hashes, n_buckets, resolve_n_threads(n_threads))
+
+
+def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_threads=None):
+    """Degree-2 TensorSketch (Pham and Pagh) of the row-wise products ``u (x) v``.
+
+    ``TS(u, v) = irfft(rfft(CS_u(u)) * rfft(CS_v(v)))``, so that
+    ``E <TS(u, v), TS(u', v')> = <u, u'> <v, v'>`` over the random hashes.
+
+    Parameters
+    ----------
+    U : array-like of shape (n, k_u)
+    V : array-like of shape (n, k_v)
+    indices_u, signs_u : arrays of shape (k_u,)
+        CountSketch of ``U``: buckets in ``[0, n_buckets)`` and +1/-1 signs.
+    indices_v, signs_v : arrays of shape (k_v,)
+        An independent CountSketch of ``V``.
+    n_buckets : int >= 1
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray of shape (n, n_buckets): float32 if ``U`` and ``V`` are float32, else float64.
+
+    Examples
+    --------
+    With one bucket per index the sketch is an exact circular convolution:
+
+    >>> import numpy as np, ntkfast
+    >>> u, v = np.array([[1.0, 2.0]]), np.array([[3.0, 5.0]])
+    >>> ntkfast.tensor_sketch(u, v, [0, 1], [1, 1], [0, 1], [1, 1], 3).round(12)
+    array([[ 3., 11., 10.]])
+    """
+    return tensor_sketch_product(
+        [U, V], [indices_u, indices_v], [signs_u, signs_v], n_buckets, n_threads,
+        _names=[("U", "indices_u", "signs_u"), ("V", "indices_v", "signs_v")],
+    )
