@@ -10,6 +10,8 @@
 # the number of threads, so results are bit-identical for any thread count.
 cimport cython
 from cython cimport floating
+
+import numpy as np
 from cython.parallel cimport prange
 from libc.math cimport acos, hypot, sqrt
 from libc.stdlib cimport free, malloc
@@ -303,11 +305,35 @@ def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
             count_sketch_row(&X[i, 0], k, &indices[0], &signs[0], &out[i, 0], n_buckets)
 
 
+cdef inline void _block_layout(Py_ssize_t n, Py_ssize_t row_offset, Py_ssize_t* head,
+                               Py_ssize_t* n_full, Py_ssize_t* tail) noexcept nogil:
+    """Split n rows starting at absolute row ``row_offset`` into blocks aligned on ROW_BLOCK.
+
+    BLAS may round a row's dot products differently depending on its position inside the
+    block it is given (seen with OpenBLAS sgemm), so every row is always computed at the
+    position ``absolute row % ROW_BLOCK`` of a full ROW_BLOCK-row call: a partial block at
+    either end is padded with zero rows.  A row's features then depend on nothing but its
+    own values and its absolute index -- not on threads, batch size or dask chunking.
+    """
+    head[0] = min(n, (ROW_BLOCK - row_offset % ROW_BLOCK) % ROW_BLOCK)
+    n_full[0] = (n - head[0]) // ROW_BLOCK
+    tail[0] = n - head[0] - n_full[0] * ROW_BLOCK
+
+
+def _padded_block(X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t position, Py_ssize_t out_width):
+    """A zero (ROW_BLOCK, ldx) block holding X[start:stop] at ``position``, and an output block."""
+    X = np.asarray(X)
+    x_pad = np.zeros((ROW_BLOCK, X.shape[1]), dtype=X.dtype)
+    x_pad[position:position + stop - start] = X[start:stop]
+    return x_pad, np.empty((ROW_BLOCK, out_width), dtype=X.dtype)
+
+
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
                      const floating[:, ::1] W,      # IN (m, k)
                      const floating[::1] scale,     # IN (m,)
                      int order,
                      floating[:, ::1] out,          # OUT (n, >= m); first m columns written
+                     Py_ssize_t row_offset,         # absolute index of X's first row
                      int n_threads):
     """out[:, :m] = scale * act(X[:, :k] @ W.T), act = step (order 0) or relu (order 1), fused.
 
@@ -316,16 +342,22 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
     """
     cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
     cdef Py_ssize_t ldo = out.shape[1]
-    cdef Py_ssize_t n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK, blk, r0
-    if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m:
+    cdef Py_ssize_t blk, r0, head, n_full, tail, start, stop, pos
+    cdef floating[:, ::1] x_pad, out_pad
+    if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m or row_offset < 0:
         raise ValueError("dense_activation: inconsistent shapes")
-    if n == 0:
-        return
+    _block_layout(n, row_offset, &head, &n_full, &tail)
     with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
-            r0 = blk * ROW_BLOCK
-            dense_activation_block(&X[r0, 0], ldx, min(ROW_BLOCK, n - r0), k, &W[0, 0], m,
+        for blk in prange(n_full, schedule="static", num_threads=n_threads):
+            r0 = head + blk * ROW_BLOCK
+            dense_activation_block(&X[r0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
                                    &scale[0], order, &out[r0, 0], ldo)
+    for start, stop, pos in ((0, head, row_offset % ROW_BLOCK), (n - tail, n, 0)):
+        if stop > start:
+            x_pad, out_pad = _padded_block(X, start, stop, pos, ldo)
+            dense_activation_block(&x_pad[0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+                                   &scale[0], order, &out_pad[0, 0], ldo)
+            out[start:stop, :m] = out_pad[pos:pos + stop - start, :m]
 
 
 def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k columns used
@@ -335,6 +367,7 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
                 const floating[::1] signs,           # IN (m,)
                 floating[:, ::1] out,                # OUT (n, D)
                 floating[:, ::1] work,               # scratch (n_threads, ROW_BLOCK * m)
+                Py_ssize_t row_offset,               # absolute index of X's first row
                 int n_threads):
     """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T).
 
@@ -343,18 +376,24 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
     """
     cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
     cdef Py_ssize_t D = out.shape[1]
-    cdef Py_ssize_t n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK, blk, r0
+    cdef Py_ssize_t blk, r0, head, n_full, tail, start, stop, pos
+    cdef floating[:, ::1] x_pad, out_pad
     if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
-            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
+            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m or row_offset < 0):
         raise ValueError("step_sketch: inconsistent shapes")
-    if n == 0:
-        return
+    _block_layout(n, row_offset, &head, &n_full, &tail)
     with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
-            r0 = blk * ROW_BLOCK
-            step_sketch_block(&X[r0, 0], ldx, min(ROW_BLOCK, n - r0), k, &W[0, 0], m,
+        for blk in prange(n_full, schedule="static", num_threads=n_threads):
+            r0 = head + blk * ROW_BLOCK
+            step_sketch_block(&X[r0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
                               scale, &indices[0], &signs[0], &out[r0, 0], D, D,
                               &work[omp_get_thread_num(), 0])
+    for start, stop, pos in ((0, head, row_offset % ROW_BLOCK), (n - tail, n, 0)):
+        if stop > start:
+            x_pad, out_pad = _padded_block(X, start, stop, pos, D)
+            step_sketch_block(&x_pad[0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+                              scale, &indices[0], &signs[0], &out_pad[0, 0], D, D, &work[0, 0])
+            out[start:stop, :] = out_pad[pos:pos + stop - start, :]
 
 
 ROW_BLOCK_SIZE = ROW_BLOCK

@@ -82,6 +82,12 @@ def _relu_scales(W, leverage):
     return np.sqrt(2.0 * d / m) / np.sqrt(np.einsum("ij,ij->i", W, W))
 
 
+def _round_rows(rows):
+    """A batch size that is a whole number of the kernels' row blocks (no padded blocks)."""
+    block = _sketch.ROW_BLOCK_SIZE
+    return max(block, rows // block * block)
+
+
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
@@ -92,7 +98,7 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
     """Shared ``transform`` loop: validates once, then works through the rows in batches.
 
     Subclasses implement ``_n_output()``, ``_batch_rows()`` and
-    ``_transform_batch(X_batch, out_batch, n_threads)``, and set ``dtype_`` in fit.
+    ``_transform_batch(X_batch, out_batch, row_offset, n_threads)``, and set ``dtype_`` in fit.
     """
 
     def _check_fit_input(self, X):
@@ -121,6 +127,12 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_output) and dtype ``dtype_``
         """
+        return self._transform(X, out, batch_size, row_offset=0)
+
+    def _transform(self, X, out, batch_size, row_offset):
+        # row_offset: absolute index of X's first row in a larger data set (dask blocks);
+        # it fixes how rows align with the kernels' blocks, so results do not depend on it
+        # being split.
         check_is_fitted(self, "n_features_in_")
         X = as_float_array(X, "X")
         check_2d_shape(X, "X", self.n_features_in_)
@@ -138,7 +150,7 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             i1 = min(n, i0 + rows)
             Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
             check_finite(Xb, "X", row_offset=i0)
-            self._transform_batch(Xb, out[i0:i1], n_threads)
+            self._transform_batch(Xb, out[i0:i1], i0 + row_offset, n_threads)
         return out
 
     def __sklearn_tags__(self):
@@ -245,10 +257,10 @@ class ArcCosineFeatures(_BatchedTransformer):
         return self.weights_.shape[0]
 
     def _batch_rows(self):
-        return max(16, _BATCH_ELEMENTS // self.weights_.shape[0])
+        return _round_rows(_BATCH_ELEMENTS // self.weights_.shape[0])
 
-    def _transform_batch(self, Xb, out, n_threads):
-        _sketch.dense_activation(Xb, self.weights_, self.scales_, self.order, out, n_threads)
+    def _transform_batch(self, Xb, out, row_offset, n_threads):
+        _sketch.dense_activation(Xb, self.weights_, self.scales_, self.order, out, row_offset, n_threads)
 
 
 class NTKRandomFeatures(_BatchedTransformer):
@@ -380,9 +392,9 @@ class NTKRandomFeatures(_BatchedTransformer):
 
     def _batch_rows(self):
         # Per row: two layer buffers, two CountSketches and their spectra.
-        return max(16, _BATCH_ELEMENTS // (4 * self._n_output()))
+        return _round_rows(_BATCH_ELEMENTS // (4 * self._n_output()))
 
-    def _transform_batch(self, Xb, out, n_threads):
+    def _transform_batch(self, Xb, out, row_offset, n_threads):
         dtype = self.dtype_
         m1, ms, depth = self.n_relu_, self.n_sketch_, len(self.relu_weights_)
         R = Xb.shape[0]
@@ -396,11 +408,11 @@ class NTKRandomFeatures(_BatchedTransformer):
         for h in range(depth):
             dest = out if h == depth - 1 else layer_buffers[h % 2]
             W1 = self.relu_weights_[h]
-            _sketch.dense_activation(psi, W1, self.relu_scales_[h], 1, dest, n_threads)
+            _sketch.dense_activation(psi, W1, self.relu_scales_[h], 1, dest, row_offset, n_threads)
             if ms:
                 _sketch.step_sketch(psi, self.step_weights_[h], dtype.type(step_scale),
                                     self.step_indices_[h], self.step_signs_[h].astype(dtype),
-                                    cs_step, work, n_threads)
+                                    cs_step, work, row_offset, n_threads)
                 _sketch.count_sketch_rows(psi, self.sketch_indices_[h],
                                           self.sketch_signs_[h].astype(dtype), cs_psi, ms, n_threads)
                 spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=n_threads)
