@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose
 
 import ntkfast
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cython_consumer"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _c_compiler_problem(tmp):
@@ -39,30 +39,43 @@ def _c_compiler_problem(tmp):
     return None
 
 
-@pytest.fixture(scope="module")
-def consumer(tmp_path_factory):
-    pytest.importorskip("Cython", reason="building the example extension needs Cython")
-    if not EXAMPLE.is_dir():
-        pytest.skip(f"example sources not found at {EXAMPLE} (not running from the source tree)")
-    tmp = tmp_path_factory.mktemp("capi")
+def _build_example(tmp_path_factory, folder, module_name):
+    """Copy examples/<folder> to a temporary folder, build it there, import ``module_name``."""
+    pytest.importorskip("Cython", reason="building the example extensions needs Cython")
+    source = EXAMPLES / folder
+    if not source.is_dir():
+        pytest.skip(f"example sources not found at {source} (not running from the source tree)")
+    tmp = tmp_path_factory.mktemp(folder)
     problem = _c_compiler_problem(tmp)
     if problem is not None:
         pytest.skip(f"no working C compiler to build the example extension ({problem})")
-    build = tmp / "cython_consumer"
-    shutil.copytree(EXAMPLE, build, ignore=shutil.ignore_patterns("build", "*.so", "*.c", "*.pyd"))
+    build = tmp / folder
+    shutil.copytree(source, build, ignore=shutil.ignore_patterns("build", "*.so", "*.pyd", "ntk_consumer.c"))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ntkfast.get_include(), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "setup.py", "build_ext", "--inplace"],
         cwd=build, env=env, capture_output=True, text=True, timeout=600,
     )
-    assert proc.returncode == 0, f"building the example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    built = [p for p in build.iterdir() if p.name.startswith("ntk_consumer.") and p.suffix in (".so", ".pyd")]
+    assert proc.returncode == 0, f"building {folder} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    built = [p for p in build.iterdir() if p.name.startswith(module_name + ".") and p.suffix in (".so", ".pyd")]
     assert len(built) == 1, f"expected one built module, got {built}"
-    spec = importlib.util.spec_from_file_location("ntk_consumer", built[0])
+    spec = importlib.util.spec_from_file_location(module_name, built[0])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory):
+    """examples/cython_consumer: Cython, ``cimport ntkfast``."""
+    return _build_example(tmp_path_factory, "cython_consumer", "ntk_consumer")
+
+
+@pytest.fixture(scope="module")
+def c_consumer(tmp_path_factory):
+    """examples/c_consumer: plain C, ``#include "ntkfast/ntkfast.h"``."""
+    return _build_example(tmp_path_factory, "c_consumer", "ntk_c_consumer")
 
 
 def _in_threads(fn, n_calls=4):
@@ -77,7 +90,7 @@ def _hash(rng, k, n_buckets, dtype=np.float64):
 
 def test_get_include_and_version():
     root = Path(ntkfast.get_include())
-    for name in ("__init__.pxd", "_sketch.pxd"):
+    for name in ("__init__.pxd", "_sketch.pxd", "ntkfast.h"):
         assert (root / "ntkfast" / name).is_file()
     assert isinstance(ntkfast.capi_version, int) and ntkfast.capi_version >= 1
 
@@ -171,3 +184,32 @@ def test_tensor_sketch(consumer, n_buckets):
     direct = np.zeros((len(U), n_buckets))
     np.add.at(direct.T, h, (outer * s).T)
     assert_allclose(got, direct, rtol=1e-12, atol=atol)
+
+
+def test_plain_c_consumer(c_consumer):
+    assert c_consumer.NTKFAST_CAPI_VERSION == ntkfast.capi_version
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 6))
+    X[3] = 0.0
+    for depth, bias in ((1, 0.0), (3, 0.4)):
+        K = ntkfast.ntk_kernel(X, depth=depth, bias=bias)
+        S = ntkfast.nngp_kernel(X, depth=depth, bias=bias)
+        norms = np.linalg.norm(X, axis=1)
+        pairs = [(i, j) for i in range(len(X)) for j in range(len(X)) if i != j]
+
+        def call(t):
+            return [c_consumer.ntk(float(X[i] @ X[j]), norms[i], norms[j], depth, bias) for i, j in pairs[t::4]]
+
+        for t, values in enumerate(_in_threads(call)):
+            for (i, j), (k, s) in zip(pairs[t::4], values):
+                assert_allclose([k, s], [K[i, j], S[i, j]], rtol=1e-11, atol=1e-12)
+
+    idx, sg = _hash(rng, 6, 4)
+    expected = ntkfast.count_sketch(X, idx, sg, 4)
+
+    def sketch(i):
+        out = np.empty(4)
+        c_consumer.count_sketch(np.ascontiguousarray(X[i]), idx, sg, out)
+        return out
+
+    assert_allclose(np.array(_in_threads(sketch, n_calls=len(X))), expected, rtol=1e-14, atol=1e-14)
