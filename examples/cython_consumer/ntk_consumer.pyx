@@ -71,7 +71,7 @@ def kernels(const double[:, ::1] X, const double[:, ::1] Y, int depth, double bi
             int n_threads=2):
     """Exact (NTK, NNGP, kappa0(cos), kappa1(cos)) for every pair of rows, from inner products."""
     cdef Py_ssize_t nx = X.shape[0], ny = Y.shape[0], d = X.shape[1], i, j, t
-    cdef double inner, a, b, c
+    cdef double inner, c
     ntk = np.empty((nx, ny))
     nngp = np.empty((nx, ny))
     k0 = np.empty((nx, ny))
@@ -86,9 +86,10 @@ def kernels(const double[:, ::1] X, const double[:, ::1] Y, int depth, double bi
                 inner = 0.0
                 for t in range(d):
                     inner = inner + X[i, t] * Y[j, t]
-                ntkfast.ntk_pair_from_inner(inner, rx[i], ry[j], depth, bias, &a, &b)
-                K[i, j] = a
-                S[i, j] = b
+                # Outputs go straight to the arrays: prange makes a variable thread-private
+                # only if the loop body assigns it, and one written only through its
+                # address (&a) would be shared by the threads.
+                ntkfast.ntk_pair_from_inner(inner, rx[i], ry[j], depth, bias, &K[i, j], &S[i, j])
                 c = inner / (rx[i] * ry[j]) if rx[i] > 0 and ry[j] > 0 else 0.0
                 A[i, j] = ntkfast.kappa0(c)
                 B[i, j] = ntkfast.kappa1(c)
@@ -98,14 +99,11 @@ def kernels(const double[:, ::1] X, const double[:, ::1] Y, int depth, double bi
 def self_kernels(const double[::1] norms, int depth, double bias):
     """(NTK, NNGP) of each point with itself, in closed form."""
     cdef Py_ssize_t i
-    cdef double a, b
     out = np.empty((norms.shape[0], 2))
     cdef double[:, ::1] o = out
     with nogil:
-        for i in range(norms.shape[0]):
-            ntkfast.ntk_self(norms[i], depth, bias, &a, &b)
-            o[i, 0] = a
-            o[i, 1] = b
+        for i in prange(norms.shape[0], schedule="static", num_threads=2):
+            ntkfast.ntk_self(norms[i], depth, bias, &o[i, 0], &o[i, 1])
     return out
 
 
@@ -142,7 +140,7 @@ def tensor_sketch(const double[:, ::1] U, const double[:, ::1] V,
     """Degree-2 TensorSketch of the row pairs (U[i], V[i]), one ntkfast call per row."""
     cdef Py_ssize_t n = U.shape[0], i
     cdef double* work
-    cdef int status = 0, s
+    cdef Py_ssize_t n_no_memory = 0, n_failed = 0     # prange reductions (+=)
     out = np.empty((n, n_buckets))
     cdef double[:, ::1] o = out
     if n == 0:
@@ -153,20 +151,18 @@ def tensor_sketch(const double[:, ::1] U, const double[:, ::1] V,
         try:
             for i in prange(n, schedule="static"):
                 if work == NULL:
-                    status = -2
-                else:
-                    s = ntkfast.tensor_sketch_pair_d(
+                    n_no_memory += 1
+                elif ntkfast.tensor_sketch_pair_d(
                         &U[i, 0], U.shape[1], &indices_u[0], &signs_u[0],
                         &V[i, 0], V.shape[1], &indices_v[0], &signs_v[0],
-                        n_buckets, &o[i, 0], work, numpy_rfft, numpy_irfft, NULL)
-                    if s != 0:
-                        status = s
+                        n_buckets, &o[i, 0], work, numpy_rfft, numpy_irfft, NULL) != 0:
+                    n_failed += 1
         finally:
             free(work)
-    if status == -2:
+    if n_no_memory:
         raise MemoryError("tensor_sketch: no work buffer")
-    if status != 0:
-        raise RuntimeError(f"tensor_sketch: the FFT callback failed ({status})")
+    if n_failed:
+        raise RuntimeError(f"tensor_sketch: the FFT callback failed on {n_failed} rows")
     return out
 
 
