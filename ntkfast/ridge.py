@@ -276,7 +276,7 @@ def _solve(stats, alpha, fit_intercept):
         # Only reachable when alpha is negligible next to the Gram matrix and rounding makes
         # the shifted matrix indefinite: fall back on the eigendecomposition (clipped).
         C, B, mu, ybar = stats.centred(fit_intercept)
-        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False)
+        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
         W = V @ ((V.T @ B) / (np.maximum(s, 0.0) + alpha)[:, None])
     b = ybar - mu @ W
     return W, b
@@ -299,7 +299,8 @@ def _validation_mse(train, val, alphas, fit_intercept):
     ``sum_t [YYc - 2 W'Bv + W' Cv W] + n_v ||ybar_v - mu_v W - b||^2``.
     """
     C, B, mu, ybar = train.centred(fit_intercept)
-    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False)
+    # Divide and conquer ("evd"): several times faster than the default for all eigenvectors.
+    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
     del C
     Q = V.T @ B
     Cv, Bv, mu_v, ybar_v = val.centred(True)
