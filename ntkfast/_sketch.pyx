@@ -13,7 +13,7 @@ from cython cimport floating
 
 import numpy as np
 from cython.parallel cimport prange
-from libc.math cimport acos, hypot, sqrt
+from libc.math cimport acos, asin, hypot, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -61,18 +61,42 @@ cdef double kappa1(double t) noexcept nogil:
     return (sqrt(1.0 - t * t) + t * (PI - acos(t))) / PI
 
 
+cdef inline void _arccos_layer(double rho, double u, double* k0, double* k1,
+                               double* one_minus_k1) noexcept nogil:
+    """kappa0(rho), kappa1(rho) and 1 - kappa1(rho), given rho and u = 1 - rho.
+
+    The angle comes from whichever of rho, u is accurate at its end of [-1, 1]
+    (acos has an infinite slope at +-1), and 1 - kappa1 is computed directly, so that a
+    pair of parallel inputs keeps u = 0 exactly through every layer.
+    """
+    cdef double angle, sine
+    if rho >= 0.0:
+        angle = 2.0 * asin(sqrt(0.5 * u))           # arccos(rho), accurate near rho = 1
+    else:
+        angle = PI - 2.0 * asin(sqrt(0.5 * (1.0 + rho)))   # accurate near rho = -1
+    sine = sqrt(u * (1.0 + rho))                      # sqrt(1 - rho^2)
+    k0[0] = 1.0 - angle / PI
+    k1[0] = (sine + rho * (PI - angle)) / PI
+    one_minus_k1[0] = (u * PI - sine + rho * angle) / PI
+
+
 cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, double bias,
                    double* ntk, double* nngp) noexcept nogil:
     """NTK and NNGP of depth ``depth`` for one pair of inputs.
 
     ``cosine`` is <x, y> / (||x|| ||y||) (ignored when a norm is zero), ``norm_x`` and
-    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.  The recursion runs on
-    quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so that it neither
-    overflows nor loses the cosine for inputs of huge or tiny magnitude; only the final
-    products with c_L can over- or underflow, as the true values would.
+    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.
+
+    The recursion runs on quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so
+    that it neither overflows nor loses the cosine for inputs of huge or tiny magnitude;
+    only the final products with c_L can over- or underflow, as the true values would.
+    Beside rho_h it carries u_h = 1 - rho_h, updated by the exact identity
+        c_h - c_{h-1} - b^2 = b^2 (s_x - s_y)^2 / (c_h + c_{h-1} + b^2)
+    (s = sqrt(Sigma(.,.))) instead of by subtraction: near rho = 1 an error of 1e-16 in rho
+    would become 1e-8 in arccos(rho).
     """
     cdef double sb = sqrt(bias)
-    cdef double sx, sy, sx_new, sy_new, rho, rho_new, theta, k0, k1, ratio
+    cdef double sx, sy, sx_new, sy_new, a, b, d, rho, u, theta, k0, k1, omk1, ratio
     cdef int h
     if bias == 0.0:
         if norm_x == 0.0 or norm_y == 0.0:
@@ -83,28 +107,37 @@ cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, doubl
         sx = norm_x
         sy = norm_y
         rho = _clip1(cosine)
-        theta = rho
-        for h in range(depth):
-            k0 = kappa0(rho)
-            rho = kappa1(rho)              # Sigma_h / c (c does not change without bias)
-            theta = theta * k0 + rho       # Theta_h / c
+        u = 1.0 - rho
     else:
         # sqrt(Sigma_0(x,x)) = sqrt(||x||^2 + b^2), computed without squaring ||x||.
         sx = hypot(norm_x, sb)
         sy = hypot(norm_y, sb)
-        rho = _clip1((norm_x / sx) * (norm_y / sy) * cosine + (sb / sx) * (sb / sy))
-        theta = rho
-        for h in range(depth):
-            k0 = kappa0(rho)
-            k1 = kappa1(rho)
-            sx_new = hypot(sx, sb)         # Sigma_h(x,x) = Sigma_{h-1}(x,x) + b^2
+        a = (norm_x / sx) * (norm_y / sy)
+        b = (sb / sx) * (sb / sy)
+        d = norm_x - norm_y
+        rho = _clip1(a * _clip1(cosine) + b)
+        d = sb * (d / sx) / sy                   # b (||x|| - ||y||) / (s_x s_y)
+        u = d * d / (1.0 + a + b) + a * (1.0 - _clip1(cosine))
+    theta = rho                                  # Theta_0 / c_0
+    for h in range(depth):
+        _arccos_layer(rho, u, &k0, &k1, &omk1)
+        if bias == 0.0:
+            # c does not change without bias: Sigma_h / c = kappa1(rho_{h-1}).
+            rho = k1
+            u = omk1
+            theta = theta * k0 + rho
+        else:
+            sx_new = hypot(sx, sb)               # Sigma_h(x,x) = Sigma_{h-1}(x,x) + b^2
             sy_new = hypot(sy, sb)
             ratio = (sx / sx_new) * (sy / sy_new)
-            rho_new = _clip1(ratio * k1 + (sb / sx_new) * (sb / sy_new))
-            theta = theta * k0 * ratio + rho_new
-            rho = rho_new
+            b = (sb / sx_new) * (sb / sy_new)
+            d = sb * ((sx - sy) / sx_new) / sy_new
+            rho = _clip1(ratio * k1 + b)
+            u = d * d / (1.0 + ratio + b) + ratio * omk1
+            theta = theta * k0 * ratio + rho
             sx = sx_new
             sy = sy_new
+        u = min(2.0, max(0.0, u))
     ntk[0] = theta * sx * sy
     nngp[0] = rho * sx * sy
 
