@@ -99,11 +99,31 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
     """Shared ``transform`` loop: validates once, then works through the rows in batches.
 
     Subclasses implement ``_n_output()``, ``_batch_rows()`` and
-    ``_transform_batch(X_batch, out_batch, row_offset, n_threads)``, and set ``dtype_`` in fit.
+    ``_kernel_arrays(dtype)`` (the fitted arrays the kernels read, in ``dtype``) and
+    ``_transform_batch(X_batch, out_batch, arrays, row_offset, n_threads)``, and set
+    ``dtype_`` in fit.
+
+    The features are computed in ``result_type(X, dtype_)``, as numpy would multiply ``X`` by
+    the weights: never a silent loss of precision.  When that differs from ``dtype_`` the
+    fitted arrays are cast once and cached (the cache is not pickled).
     """
+
+    def _arrays_for(self, dtype):
+        if dtype == self.dtype_:
+            return self._kernel_arrays(dtype)
+        cache = self.__dict__.setdefault("_cast_cache", {})
+        if dtype.str not in cache:
+            cache[dtype.str] = self._kernel_arrays(dtype)
+        return cache[dtype.str]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_cast_cache", None)
+        return state
 
     def _check_fit_input(self, X):
         X = check_array(X, "X")
+        self.__dict__.pop("_cast_cache", None)  # arrays cast from a previous fit
         self.n_features_in_ = X.shape[1]
         self.dtype_ = X.dtype
         return X
@@ -115,10 +135,9 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features_in_)
             Any float array, including a ``numpy.memmap`` or an array opened with
-            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time and cast
-            to the fitted dtype (``dtype_``).
+            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time.
         out : ndarray of shape (n_samples, n_output), optional
-            C-contiguous, writeable, of dtype ``dtype_`` (a writeable memmap works); the
+            C-contiguous, writeable, of the output dtype (a writeable memmap works); the
             features are written into it and it is returned.  Must not overlap ``X``.
         batch_size : int, optional
             Rows per batch; the default keeps the working memory near 64 MiB.  The result
@@ -126,7 +145,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_output) and dtype ``dtype_``
+        ndarray of shape (n_samples, n_output)
+            float32 when both ``X`` and the fit were float32, else float64.
         """
         return self._transform(X, out, batch_size, row_offset=0)
 
@@ -139,7 +159,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         check_2d_shape(X, "X", self.n_features_in_)
         n = X.shape[0]
         n_out = self._n_output()
-        dtype = self.dtype_
+        dtype = np.result_type(float_dtype(X.dtype, "X"), self.dtype_)
+        arrays = self._arrays_for(dtype)
         if out is None:
             check_allocation(n * n_out * dtype.itemsize, f"a {n} x {n_out} {dtype.name} feature matrix")
             out = np.empty((n, n_out), dtype=dtype)
@@ -151,8 +172,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             for i0 in range(0, n, rows):
                 i1 = min(n, i0 + rows)
                 Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
-                check_finite(Xb, "X", row_offset=i0)
-                self._transform_batch(Xb, out[i0:i1], i0 + row_offset, n_threads)
+                check_finite(Xb, "X", row_offset=i0 + row_offset)
+                self._transform_batch(Xb, out[i0:i1], arrays, i0 + row_offset, n_threads)
         return out
 
     def __sklearn_tags__(self):
@@ -167,7 +188,7 @@ def _check_out(out, X, shape, dtype):
     if out.shape != shape:
         raise ValueError(f"out: expected shape {shape}, got {out.shape}")
     if out.dtype != dtype:
-        raise ValueError(f"out: expected dtype {dtype.name} (the fitted dtype_), got {out.dtype}")
+        raise ValueError(f"out: expected dtype {dtype.name} (that of the features of X), got {out.dtype}")
     if not out.flags.c_contiguous:
         raise ValueError("out: expected a C-contiguous array, got a non-contiguous one")
     if not out.flags.writeable:
@@ -207,7 +228,8 @@ class ArcCosineFeatures(_BatchedTransformer):
         Factor of each feature (``sqrt(2/m)``, or ``sqrt(2 d/m) / ||w_j||`` with leverage).
     n_features_in_ : int
     dtype_ : numpy.dtype
-        float32 if fitted on float32 data, else float64; ``transform`` returns this dtype.
+        float32 if fitted on float32 data, else float64 (the dtype of the weights).
+        ``transform`` returns ``result_type(X, dtype_)``.
 
     Examples
     --------
@@ -261,8 +283,12 @@ class ArcCosineFeatures(_BatchedTransformer):
     def _batch_rows(self):
         return _round_rows(_BATCH_ELEMENTS // self.weights_.shape[0])
 
-    def _transform_batch(self, Xb, out, row_offset, n_threads):
-        _sketch.dense_activation(Xb, self.weights_, self.scales_, self.order, out, row_offset, n_threads)
+    def _kernel_arrays(self, dtype):
+        return self.weights_.astype(dtype, copy=False), self.scales_.astype(dtype, copy=False)
+
+    def _transform_batch(self, Xb, out, arrays, row_offset, n_threads):
+        weights, scales = arrays
+        _sketch.dense_activation(Xb, weights, scales, self.order, out, row_offset, n_threads)
 
 
 class NTKRandomFeatures(_BatchedTransformer):
@@ -297,7 +323,8 @@ class NTKRandomFeatures(_BatchedTransformer):
     ----------
     n_features_in_ : int
     dtype_ : numpy.dtype
-        float32 if fitted on float32 data, else float64; ``transform`` returns this dtype.
+        float32 if fitted on float32 data, else float64 (the dtype of the weights).
+        ``transform`` returns ``result_type(X, dtype_)``.
     n_relu_ : int
         ``m1`` (equal to the number of step features ``m0``).
     n_sketch_ : int
@@ -396,27 +423,38 @@ class NTKRandomFeatures(_BatchedTransformer):
         # Per row: two layer buffers, two CountSketches and their spectra.
         return _round_rows(_BATCH_ELEMENTS // (4 * self._n_output()))
 
-    def _transform_batch(self, Xb, out, row_offset, n_threads):
-        dtype = self.dtype_
-        m1, ms, depth = self.n_relu_, self.n_sketch_, len(self.relu_weights_)
+    def _kernel_arrays(self, dtype):
+        """Per layer: (relu weights, relu scales, step weights, sketch signs, step signs) in dtype."""
+        def cast(a):
+            return a.astype(dtype, copy=False)
+
+        layers = []
+        for h in range(len(self.relu_weights_)):
+            if self.n_sketch_:
+                sketch = (cast(self.step_weights_[h]), cast(self.sketch_signs_[h]), cast(self.step_signs_[h]))
+            else:
+                sketch = (None, None, None)
+            layers.append((cast(self.relu_weights_[h]), cast(self.relu_scales_[h])) + sketch)
+        return layers
+
+    def _transform_batch(self, Xb, out, arrays, row_offset, n_threads):
+        dtype = Xb.dtype
+        m1, ms, depth = self.n_relu_, self.n_sketch_, len(arrays)
         R = Xb.shape[0]
-        step_scale = np.sqrt(2.0 / m1)
+        step_scale = dtype.type(np.sqrt(2.0 / m1))
         layer_buffers = [np.empty((R, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
         if ms:
             cs_psi = np.empty((R, ms), dtype=dtype)
             cs_step = np.empty((R, ms), dtype=dtype)
             work = np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
-        for h in range(depth):
+        for h, (relu_w, relu_s, step_w, sketch_s, step_s) in enumerate(arrays):
             dest = out if h == depth - 1 else layer_buffers[h % 2]
-            W1 = self.relu_weights_[h]
-            _sketch.dense_activation(psi, W1, self.relu_scales_[h], 1, dest, row_offset, n_threads)
+            _sketch.dense_activation(psi, relu_w, relu_s, 1, dest, row_offset, n_threads)
             if ms:
-                _sketch.step_sketch(psi, self.step_weights_[h], dtype.type(step_scale),
-                                    self.step_indices_[h], self.step_signs_[h].astype(dtype),
+                _sketch.step_sketch(psi, step_w, step_scale, self.step_indices_[h], step_s,
                                     cs_step, work, row_offset, n_threads)
-                _sketch.count_sketch_rows(psi, self.sketch_indices_[h],
-                                          self.sketch_signs_[h].astype(dtype), cs_psi, ms, n_threads)
+                _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
                 spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=n_threads)
                 _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=n_threads), n_threads)
                 dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=n_threads, overwrite_x=True)
