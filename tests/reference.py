@@ -102,10 +102,11 @@ def arccos_kernel(X, Y=None, order=0):
 def count_sketch(X, indices, signs, D):
     """out[:, b] = sum_{j : indices[j] == b} signs[j] * X[:, j]  (plain loop)."""
     X = np.asarray(X, dtype=np.float64)
-    out = np.zeros((X.shape[0], int(D)), dtype=np.float64)
-    for j in range(X.shape[1]):
-        out[:, int(indices[j])] += float(signs[j]) * X[:, j]
-    return out
+    indices = np.asarray(indices).astype(np.int64)
+    signs = np.asarray(signs).astype(np.float64)
+    outT = np.zeros((int(D), X.shape[0]), dtype=np.float64)
+    np.add.at(outT, indices, (X * signs[None, :]).T)
+    return outT.T.copy()
 
 
 def tensor_sketch_explicit(U, V, iu, su, iv, sv, D):
