@@ -9,7 +9,7 @@ import scipy.fft
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _sketch
+from . import _dask, _sketch
 from ._validation import (
     as_float_array,
     blas_single_threaded,
@@ -103,6 +103,10 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
     """
 
     def _check_fit_input(self, X):
+        if _dask.is_dask_array(X):
+            # fit needs only the number of columns and the dtype: the rows are not computed.
+            self.n_features_in_, self.dtype_ = _dask.fit_input(X)
+            return X
         X = check_array(X, "X")
         self.n_features_in_ = X.shape[1]
         self.dtype_ = X.dtype
@@ -116,7 +120,10 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features_in_)
             Any float array, including a ``numpy.memmap`` or an array opened with
             ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time and cast
-            to the fitted dtype (``dtype_``).
+            to the fitted dtype (``dtype_``).  A ``dask.array.Array`` (rows in chunks;
+            several chunks of columns are merged) gives a lazy dask array with the same row
+            chunks, bit-identical to the in-memory transform of the same rows (README
+            section "Scaling out with Dask").
         out : ndarray of shape (n_samples, n_output), optional
             C-contiguous, writeable, of dtype ``dtype_`` (a writeable memmap works); the
             features are written into it and it is returned.  Must not overlap ``X``.
@@ -127,7 +134,10 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_output) and dtype ``dtype_``
+            A ``dask.array.Array`` when ``X`` is one.
         """
+        if _dask.is_dask_array(X):
+            return _dask.transform(self, X, out, batch_size)
         return self._transform(X, out, batch_size, row_offset=0)
 
     def _transform(self, X, out, batch_size, row_offset):
