@@ -9,6 +9,7 @@ from ._sketch import CAPI_VERSION as capi_version
 from ._sketch import HAVE_OPENMP as _HAVE_OPENMP
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
+from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier
 from .sketch import count_sketch, tensor_sketch, tensor_sketch_product
 
 __version__ = "0.1.0"
@@ -17,7 +18,10 @@ __all__ = [
     "ArcCosineFeatures",
     "capi_version",
     "get_include",
+    "ExactNTKRidge",
     "NTKRandomFeatures",
+    "NTKRidge",
+    "NTKRidgeClassifier",
     "arccos_kernel",
     "count_sketch",
     "default_sketch_components",
