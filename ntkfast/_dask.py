@@ -219,6 +219,14 @@ def ridge_fit(model, X, y):
     from .ridge import _solve, _validation_mse
     from ._validation import check_allocation, check_random_state
 
+    if not is_dask_array(X):  # a dask y with an in-memory X: X follows y's row chunks
+        import dask.array as da
+
+        from .ridge import _check_X
+
+        X = _check_X(X)
+        rows = y.chunks[0] if y.shape[0] == X.shape[0] else "auto"
+        X = da.from_array(X, chunks=(rows, -1))
     X = _check_dask_X(X)
     Y, y_ndim = _targets_as_dask(y, X)
     n = X.shape[0]
