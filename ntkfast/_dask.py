@@ -70,13 +70,14 @@ def shared(obj):
     """``obj`` as ONE graph key that block tasks can depend on.
 
     With an active ``distributed`` client the object is scattered to every worker now
-    (``broadcast=True``; ``hash=True`` gives the same key for the same estimator, so a
-    second transform reuses it); otherwise it is a pure ``dask.delayed`` literal, one
-    key in the graph whatever the number of blocks.
+    (``broadcast=True``), under a fresh key: content-hashed keys (``hash=True``) race with
+    the release of an earlier future of the same object and get cancelled
+    (dask/distributed#8576).  Otherwise it is a pure ``dask.delayed`` literal, one key in
+    the graph whatever the number of blocks.
     """
     client = _active_client()
     if client is not None:
-        return client.scatter(obj, broadcast=True, hash=True)
+        return client.scatter(obj, broadcast=True, hash=False)
     import dask
 
     return dask.delayed(obj, pure=True)
