@@ -9,7 +9,7 @@ import scipy.fft
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _sketch
+from . import _dask, _sketch
 from ._validation import (
     as_float_array,
     blas_single_threaded,
@@ -122,6 +122,10 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         return state
 
     def _check_fit_input(self, X):
+        if _dask.is_dask_array(X):
+            # fit needs only the number of columns and the dtype: the rows are not computed.
+            self.n_features_in_, self.dtype_ = _dask.fit_input(X)
+            return X
         X = check_array(X, "X")
         self.__dict__.pop("_cast_cache", None)  # arrays cast from a previous fit
         self.n_features_in_ = X.shape[1]
@@ -135,7 +139,10 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features_in_)
             Any float array, including a ``numpy.memmap`` or an array opened with
-            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time.
+            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time.  A
+            ``dask.array.Array`` (rows in chunks; several chunks of columns are merged)
+            gives a lazy dask array with the same row chunks, bit-identical to the
+            in-memory transform of the same rows (README section "Scaling out with Dask").
         out : ndarray of shape (n_samples, n_output), optional
             C-contiguous, writeable, of the output dtype (a writeable memmap works); the
             features are written into it and it is returned.  Must not overlap ``X``.
@@ -146,8 +153,11 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_output)
-            float32 when both ``X`` and the fit were float32, else float64.
+            float32 when both ``X`` and the fit were float32, else float64.  A
+            ``dask.array.Array`` when ``X`` is one.
         """
+        if _dask.is_dask_array(X):
+            return _dask.transform(self, X, out, batch_size)
         return self._transform(X, out, batch_size, row_offset=0)
 
     def _transform(self, X, out, batch_size, row_offset):

@@ -18,6 +18,7 @@ from scipy.linalg.blas import dsyr, dsyrk
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask
 from ._validation import (
     as_float_array,
     check_2d_shape,
@@ -510,6 +511,8 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         -------
         self
         """
+        if _dask.is_dask_array(X) or _dask.is_dask_array(y):
+            return _dask.ridge_fit(self, X, y)  # statistics on the cluster (ntkfast/_dask.py)
         X = _check_X(X)
         Y, y_ndim = _check_targets(y, X.shape[0])
         W, b = self._fit_targets(X, Y)
@@ -530,6 +533,8 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets), float64
         """
+        if _dask.is_dask_array(X):
+            return _dask.ridge_predict(self, X)  # lazy dask array (ntkfast/_dask.py)
         out = self._decision(X)
         return out[:, 0] if np.ndim(self.coef_) == 1 else out
 
