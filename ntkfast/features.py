@@ -22,7 +22,7 @@ from ._validation import (
     float_dtype,
     resolve_n_threads,
 )
-from .sketch import _multiply_spectra
+from .sketch import _multiply_spectra, fft_threads
 
 __all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
 
@@ -452,6 +452,7 @@ class NTKRandomFeatures(_BatchedTransformer):
         m1, ms, depth = self.n_relu_, self.n_sketch_, len(arrays)
         R = Xb.shape[0]
         step_scale = dtype.type(np.sqrt(2.0 / m1))
+        fft_workers = fft_threads(n_threads, R, ms)
         layer_buffers = [np.empty((R, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
         if ms:
             cs_psi = np.empty((R, ms), dtype=dtype)
@@ -465,7 +466,7 @@ class NTKRandomFeatures(_BatchedTransformer):
                 _sketch.step_sketch(psi, step_w, step_scale, self.step_indices_[h], step_s,
                                     cs_step, work, row_offset, n_threads)
                 _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
-                spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=n_threads)
-                _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=n_threads), n_threads)
-                dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=n_threads, overwrite_x=True)
+                spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=fft_workers)
+                _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=fft_workers), n_threads)
+                dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=fft_workers, overwrite_x=True)
             psi = dest

@@ -60,6 +60,11 @@ def count_sketch(X, indices, signs, n_buckets, n_threads=None):
     return out
 
 
+def fft_threads(n_threads, n_rows, length):
+    """scipy.fft ``workers`` for n_rows transforms of ``length``: fewer for small calls."""
+    return _sketch.effective_threads(n_threads, 5.0 * n_rows * length * np.log2(max(length, 2)))
+
+
 def _multiply_spectra(A, B, n_threads):
     """A *= B for complex arrays of the same shape, in a compiled parallel loop."""
     real = np.float32 if A.dtype == np.complex64 else np.float64
@@ -79,15 +84,16 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     cs = np.empty((min(rows, n), n_buckets), dtype=dtype)
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
+        fft_workers = fft_threads(n_threads, i1 - i0, n_buckets)
         spectrum = None
         for F, (idx, sg) in zip(factors, hashes):
             _sketch.count_sketch_rows(F[i0:i1], idx, sg, cs[: i1 - i0], n_buckets, n_threads)
-            spec = scipy.fft.rfft(cs[: i1 - i0], axis=1, workers=n_threads)
+            spec = scipy.fft.rfft(cs[: i1 - i0], axis=1, workers=fft_workers)
             if spectrum is None:
                 spectrum = spec
             else:
                 _multiply_spectra(spectrum, spec, n_threads)
-        out[i0:i1] = scipy.fft.irfft(spectrum, n=n_buckets, axis=1, workers=n_threads, overwrite_x=True)
+        out[i0:i1] = scipy.fft.irfft(spectrum, n=n_buckets, axis=1, workers=fft_workers, overwrite_x=True)
     return out
 
 
