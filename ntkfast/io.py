@@ -133,6 +133,8 @@ def _model_arrays(model, name):
         "intercept_": np.asarray(model.intercept_, dtype=np.float64),
         "alpha_": np.array(model.alpha_, dtype=np.float64),
     })
+    if getattr(model, "cv_mse_", None) is not None:
+        out["cv_mse_"] = np.asarray(model.cv_mse_, dtype=np.float64)
     if name == "NTKRidgeClassifier":
         out["classes_"] = _classes_array(model.classes_)
     return out
@@ -329,50 +331,67 @@ def _load_features(r, prefix, cls):
 def _load_ridge(r, cls, classes, name):
     params = _check_params(r, "__params__", cls)
     model = cls(**params)
+    try:
+        alphas = model._check_params()[0]
+    except (TypeError, ValueError) as exc:
+        r.fail(f"__params__: invalid parameters ({exc})")
     rf = _load_features(r, "features_.", classes["NTKRandomFeatures"])
+    for p in ("depth", "n_components", "sketch_components", "leverage", "kernel"):
+        if rf.get_params()[p] != params[p]:
+            r.fail(f"features_.__params__: {p} = {rf.get_params()[p]!r} differs from the model's {params[p]!r}")
     d = r.integer("n_features_in_", 1)
     if d != rf.n_features_in_:
         r.fail(f"n_features_in_: expected {rf.n_features_in_} (as in the features), got {d}")
     n_out = rf.n_relu_ + rf.n_sketch_
-    coef = r.get("coef_")
-    if coef.ndim not in (1, 2):
-        r.fail(f"'coef_': expected a 1-D or 2-D array, got shape {coef.shape}")
-    coef = r.array("coef_", (n_out,) if coef.ndim == 1 else (None, n_out))
-    n_targets = None if coef.ndim == 1 else coef.shape[0]
-    intercept = r.array("intercept_", () if n_targets is None else (n_targets,))
-    alpha = r.array("alpha_", ())
-    if alpha < 0:
-        r.fail(f"'alpha_': expected a value >= 0, got {float(alpha)}")
-    model.features_ = rf
-    model.n_features_in_ = d
-    model.coef_ = coef
-    model.intercept_ = float(intercept) if intercept.ndim == 0 else intercept
-    model.alpha_ = float(alpha)
     if name == "NTKRidgeClassifier":
         classes_ = r.array("classes_", (None,), kinds="biufU")
         n_classes = classes_.shape[0]
         if n_classes < 2 or np.unique(classes_).shape[0] != n_classes:
             r.fail(f"'classes_': expected at least 2 distinct labels, got {classes_.tolist()!r}")
-        expected = 1 if n_classes == 2 else n_classes
-        if (1 if n_targets is None else n_targets) != expected and not (n_classes == 2 and n_targets == 2):
-            r.fail(f"'coef_': expected {expected} row(s) for {n_classes} classes, got shape {coef.shape}")
+        n_targets = 1 if n_classes == 2 else n_classes
+        coef = r.array("coef_", (n_targets, n_out), dtype=np.float64)
         model.classes_ = classes_
+    else:
+        coef = r.get("coef_")
+        if coef.ndim not in (1, 2):
+            r.fail(f"'coef_': expected a 1-D or 2-D array, got shape {coef.shape}")
+        coef = r.array("coef_", (n_out,) if coef.ndim == 1 else (None, n_out), dtype=np.float64)
+        n_targets = None if coef.ndim == 1 else coef.shape[0]
+    intercept = r.array("intercept_", () if n_targets is None else (n_targets,), dtype=np.float64)
+    alpha = float(r.array("alpha_", (), dtype=np.float64))
+    if alpha not in alphas:
+        r.fail(f"'alpha_': expected one of the alpha parameter's values {alphas.tolist()}, got {alpha}")
+    if alphas.size > 1:
+        model.cv_mse_ = r.array("cv_mse_", (alphas.size,), dtype=np.float64)
+    else:
+        model.cv_mse_ = None
+    model.features_ = rf
+    model.n_features_in_ = d
+    model.coef_ = coef
+    model.intercept_ = float(intercept) if intercept.ndim == 0 else intercept
+    model.alpha_ = alpha
     return model
 
 
 def _load_exact(r, cls):
+    from .kernels import _depth_bias
+
     params = _check_params(r, "__params__", cls)
     model = cls(**params)
     d = r.integer("n_features_in_", 1)
-    X = r.array("X_fit_", (None, d))
+    try:
+        _depth_bias(params["depth"], params["bias"])
+    except (TypeError, ValueError) as exc:
+        r.fail(f"__params__: invalid parameters ({exc})")
+    X = r.array("X_fit_", (None, d), dtype=np.float64)
     n = X.shape[0]
     if n == 0:
         r.fail("'X_fit_': expected at least one row")
     dual = r.get("dual_coef_")
     if dual.ndim not in (1, 2):
         r.fail(f"'dual_coef_': expected a 1-D or 2-D array, got shape {dual.shape}")
-    dual = r.array("dual_coef_", (n,) if dual.ndim == 1 else (n, None))
-    intercept = r.array("intercept_", () if dual.ndim == 1 else (dual.shape[1],))
+    dual = r.array("dual_coef_", (n,) if dual.ndim == 1 else (n, None), dtype=np.float64)
+    intercept = r.array("intercept_", () if dual.ndim == 1 else (dual.shape[1],), dtype=np.float64)
     model.n_features_in_ = d
     model.X_fit_ = X
     model.dual_coef_ = dual
