@@ -126,7 +126,7 @@ def _split_csv_line(line):
     return [f.strip().strip('"').strip("'").strip() for f in line.rstrip("\r\n").split(",")]
 
 
-def _load_csv(path, target=None, text_target=False):
+def _load_csv(path, target=None, text_target=False, optional_target=False):
     """Read a comma-separated file with an optional header line.
 
     The header is detected: a first line with any non-numeric field is a header.  The
@@ -148,6 +148,8 @@ def _load_csv(path, target=None, text_target=False):
     if header and len(set(names)) != len(names):
         raise CLIError(f"{path}: duplicate column names in the header")
     n_cols = len(fields)
+    if optional_target and (names is None or target not in names):
+        target = None
     t = _resolve_target(target, names, n_cols, path) if target is not None else None
     usecols = [j for j in range(n_cols) if not (text_target and j == t)]
     try:
@@ -183,14 +185,21 @@ def _resolve_target(target, names, n_cols, path):
     return t % n_cols
 
 
-def _read_data(path, target=None, text_target=False):
+def _read_data(path, target=None, text_target=False, optional_target=False):
+    """Read ``path`` (.npy or .csv); return ``(table, index of the target column or None)``.
+
+    With ``optional_target`` (predict), ``target`` is a column name that is skipped when a
+    csv header has it (it may hold non-numeric labels) and ignored otherwise.
+    """
     _check_exists(path, "--data")
     ext = _suffix(path, (".npy", ".csv"), "--data")
     if ext == ".npy":
         table = _load_npy(path)
+        if optional_target:
+            return table, None
         t = _resolve_target(target, None, table.n_columns, path) if target is not None else None
         return table, t
-    return _load_csv(path, target, text_target)
+    return _load_csv(path, target, text_target, optional_target)
 
 
 def _column_name(table, j):
@@ -355,14 +364,15 @@ def _cmd_predict(args):
         raise CLIError(f"--model: {args.model} holds a {type(model).__name__}, which has no predict (use 'ntkfast transform')")
     if args.out is not None:
         _suffix(args.out, (".npy", ".csv"), "--out")
-    table, _ = _read_data(args.data)
+    target = meta.get("target")
+    table, _ = _read_data(args.data, target if isinstance(target, str) else None,
+                          text_target=True, optional_target=True)
     X = _predict_features(table, meta, model.n_features_in_)
     t0 = time.perf_counter()
     pred = np.asarray(model.predict(X))
     elapsed = time.perf_counter() - t0
     if pred.dtype == object:
         pred = pred.astype(str)
-    target = meta.get("target")
     header = str(target) if isinstance(target, str) else "prediction"
     if args.out is None:
         out = sys.stdout
