@@ -3,6 +3,9 @@
 Numpy arrays in, numpy arrays out.  The mathematics and its conventions are those of
 Han, Avron, Shoham, Kim and Shin, "Random Features for the Neural Tangent Kernel" (2021).
 """
+import os as _os
+
+from ._sketch import CAPI_VERSION as capi_version
 from ._sketch import HAVE_OPENMP as _HAVE_OPENMP
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
@@ -14,6 +17,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ArcCosineFeatures",
     "ExactNTKRidge",
+    "capi_version",
+    "get_include",
     "NTKRandomFeatures",
     "NTKRidge",
     "NTKRidgeClassifier",
@@ -25,3 +30,25 @@ __all__ = [
     "tensor_sketch",
     "tensor_sketch_product",
 ]
+
+
+def get_include():
+    """Folder to put on the include paths of an extension that uses ntkfast's C-level API.
+
+    It is the folder that *contains* the ``ntkfast`` package, so that ``cimport ntkfast``
+    (``ntkfast/__init__.pxd``, ``ntkfast/_sketch.pxd``) resolves when it is passed to
+    ``cythonize(..., include_path=[ntkfast.get_include()])``, and ``ntkfast/*.h`` resolves
+    when it is in ``Extension(include_dirs=...)``.  See the README section "Using ntkfast
+    from C or Cython".
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import os, ntkfast
+    >>> os.path.isfile(os.path.join(ntkfast.get_include(), "ntkfast", "_sketch.pxd"))
+    True
+    """
+    return _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))

@@ -409,3 +409,141 @@ def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             spectrum_multiply(&A[i, 0], &B[i, 0], w // 2)
+
+
+# --------------------------------------------------------------------------------------
+# C-level API (declared in _sketch.pxd): float32 / float64 twins with stable C names, each a
+# direct call of the fused kernel above that the drivers use (see _sketch.pxd for why twins).
+# --------------------------------------------------------------------------------------
+
+CAPI_VERSION = NTKFAST_CAPI_VERSION
+
+
+cdef void ntk_pair_from_inner(double inner, double norm_x, double norm_y, int depth,
+                              double bias, double* ntk, double* nngp) noexcept nogil:
+    """ntk_pair with cosine = <x, y> / ||x|| / ||y|| (divided in turn: no overflow of the product)."""
+    cdef double cosine = 0.0
+    if norm_x != 0.0 and norm_y != 0.0:
+        cosine = (inner / norm_x) / norm_y
+    ntk_pair(cosine, norm_x, norm_y, depth, bias, ntk, nngp)
+
+
+cdef void count_sketch_row_f(const float* x, Py_ssize_t k, const Py_ssize_t* indices,
+                             const float* signs, float* out, Py_ssize_t n_buckets) noexcept nogil:
+    count_sketch_row(x, k, indices, signs, out, n_buckets)
+
+
+cdef void count_sketch_row_d(const double* x, Py_ssize_t k, const Py_ssize_t* indices,
+                             const double* signs, double* out, Py_ssize_t n_buckets) noexcept nogil:
+    count_sketch_row(x, k, indices, signs, out, n_buckets)
+
+
+cdef void step_count_sketch_row_f(const float* z, Py_ssize_t k, const Py_ssize_t* indices,
+                                  const float* signs, float scale, float* out,
+                                  Py_ssize_t n_buckets) noexcept nogil:
+    step_count_sketch_row(z, k, indices, signs, scale, out, n_buckets)
+
+
+cdef void step_count_sketch_row_d(const double* z, Py_ssize_t k, const Py_ssize_t* indices,
+                                  const double* signs, double scale, double* out,
+                                  Py_ssize_t n_buckets) noexcept nogil:
+    step_count_sketch_row(z, k, indices, signs, scale, out, n_buckets)
+
+
+cdef void activation_row_f(float* z, Py_ssize_t k, const float* scale, int order) noexcept nogil:
+    activation_row(z, k, scale, order)
+
+
+cdef void activation_row_d(double* z, Py_ssize_t k, const double* scale, int order) noexcept nogil:
+    activation_row(z, k, scale, order)
+
+
+cdef void dense_activation_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                   Py_ssize_t k, const float* w, Py_ssize_t m,
+                                   const float* scale, int order, float* out,
+                                   Py_ssize_t ldo) noexcept nogil:
+    dense_activation_block(x, ldx, n_rows, k, w, m, scale, order, out, ldo)
+
+
+cdef void dense_activation_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                   Py_ssize_t k, const double* w, Py_ssize_t m,
+                                   const double* scale, int order, double* out,
+                                   Py_ssize_t ldo) noexcept nogil:
+    dense_activation_block(x, ldx, n_rows, k, w, m, scale, order, out, ldo)
+
+
+cdef void step_sketch_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                              const float* w, Py_ssize_t m, float scale,
+                              const Py_ssize_t* indices, const float* signs,
+                              float* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                              float* work) noexcept nogil:
+    step_sketch_block(x, ldx, n_rows, k, w, m, scale, indices, signs, out, ldo, n_buckets, work)
+
+
+cdef void step_sketch_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                              const double* w, Py_ssize_t m, double scale,
+                              const Py_ssize_t* indices, const double* signs,
+                              double* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                              double* work) noexcept nogil:
+    step_sketch_block(x, ldx, n_rows, k, w, m, scale, indices, signs, out, ldo, n_buckets, work)
+
+
+cdef void spectrum_multiply_f(float* a, const float* b, Py_ssize_t n_freq) noexcept nogil:
+    spectrum_multiply(a, b, n_freq)
+
+
+cdef void spectrum_multiply_d(double* a, const double* b, Py_ssize_t n_freq) noexcept nogil:
+    spectrum_multiply(a, b, n_freq)
+
+
+cdef Py_ssize_t tensor_sketch_work_size(Py_ssize_t n_buckets) noexcept nogil:
+    # Two interleaved rfft spectra of n_buckets // 2 + 1 frequencies.
+    return 4 * (n_buckets // 2 + 1)
+
+
+# The two TensorSketch twins are written out rather than fused: Cython cannot make the
+# callback types follow a fused type.  Same steps as sketch.tensor_sketch_rows, one row.
+cdef int tensor_sketch_pair_f(const float* u, Py_ssize_t ku, const Py_ssize_t* indices_u,
+                              const float* signs_u,
+                              const float* v, Py_ssize_t kv, const Py_ssize_t* indices_v,
+                              const float* signs_v,
+                              Py_ssize_t n_buckets, float* out, float* work,
+                              ntkfast_rfft_f rfft, ntkfast_irfft_f irfft,
+                              void* fft_ctx) noexcept nogil:
+    cdef Py_ssize_t n_freq = n_buckets // 2 + 1
+    cdef float* spec_u = work
+    cdef float* spec_v = work + 2 * n_freq
+    cdef int status
+    count_sketch_row(u, ku, indices_u, signs_u, out, n_buckets)
+    status = rfft(fft_ctx, out, spec_u, n_buckets)
+    if status != 0:
+        return status
+    count_sketch_row(v, kv, indices_v, signs_v, out, n_buckets)
+    status = rfft(fft_ctx, out, spec_v, n_buckets)
+    if status != 0:
+        return status
+    spectrum_multiply(spec_u, spec_v, n_freq)
+    return irfft(fft_ctx, spec_u, out, n_buckets)
+
+
+cdef int tensor_sketch_pair_d(const double* u, Py_ssize_t ku, const Py_ssize_t* indices_u,
+                              const double* signs_u,
+                              const double* v, Py_ssize_t kv, const Py_ssize_t* indices_v,
+                              const double* signs_v,
+                              Py_ssize_t n_buckets, double* out, double* work,
+                              ntkfast_rfft_d rfft, ntkfast_irfft_d irfft,
+                              void* fft_ctx) noexcept nogil:
+    cdef Py_ssize_t n_freq = n_buckets // 2 + 1
+    cdef double* spec_u = work
+    cdef double* spec_v = work + 2 * n_freq
+    cdef int status
+    count_sketch_row(u, ku, indices_u, signs_u, out, n_buckets)
+    status = rfft(fft_ctx, out, spec_u, n_buckets)
+    if status != 0:
+        return status
+    count_sketch_row(v, kv, indices_v, signs_v, out, n_buckets)
+    status = rfft(fft_ctx, out, spec_v, n_buckets)
+    if status != 0:
+        return status
+    spectrum_multiply(spec_u, spec_v, n_freq)
+    return irfft(fft_ctx, spec_u, out, n_buckets)

@@ -129,6 +129,25 @@ def resolve_n_threads(n_threads):
     return check_int(n_threads, "n_threads", 1)
 
 
+_CONTROLLER = None
+
+
+def blas_single_threaded():
+    """Context manager limiting BLAS to one thread, for kernels that call BLAS per thread.
+
+    The fused feature kernels call BLAS from each of their OpenMP threads; a multi-threaded
+    BLAS underneath would start threads of its own for every small product and the two
+    pools would fight (measured: 10x slower).  The threadpoolctl controller is created once
+    (it scans the loaded libraries); each ``limit`` then costs microseconds.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 def check_random_state(random_state):
     """A ``numpy.random.Generator`` from None, an int, a Generator or a legacy RandomState."""
     if isinstance(random_state, np.random.Generator):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _sketch
 from ._validation import (
     as_float_array,
+    blas_single_threaded,
     check_2d_shape,
     check_allocation,
     check_array,
@@ -146,11 +147,12 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             _check_out(out, X, (n, n_out), dtype)
         rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
         n_threads = resolve_n_threads(getattr(self, "n_threads", None))
-        for i0 in range(0, n, rows):
-            i1 = min(n, i0 + rows)
-            Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
-            check_finite(Xb, "X", row_offset=i0)
-            self._transform_batch(Xb, out[i0:i1], i0 + row_offset, n_threads)
+        with blas_single_threaded():
+            for i0 in range(0, n, rows):
+                i1 = min(n, i0 + rows)
+                Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
+                check_finite(Xb, "X", row_offset=i0)
+                self._transform_batch(Xb, out[i0:i1], i0 + row_offset, n_threads)
         return out
 
     def __sklearn_tags__(self):

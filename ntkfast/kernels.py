@@ -38,8 +38,10 @@ def row_norms(X):
 
 
 def _unit_rows(X, norms):
+    # Divide in float64: a float32 row norm can exceed float32's range when its entries
+    # do not.  Zero rows stay zero.
     safe = np.where(norms > 0, norms, 1.0)
-    return (X / safe[:, None].astype(X.dtype)).astype(X.dtype, copy=False)
+    return (np.asarray(X, dtype=np.float64) / safe[:, None]).astype(X.dtype, copy=False)
 
 
 def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):

@@ -1,0 +1,30 @@
+# ``cimport ntkfast`` gives the whole C-level API (declared and documented in _sketch.pxd):
+#     cimport ntkfast
+#     ntkfast.count_sketch_row_d(...)
+from ntkfast._sketch cimport (
+    NTKFAST_CAPI_VERSION,
+    activation_row_d,
+    activation_row_f,
+    count_sketch_row_d,
+    count_sketch_row_f,
+    dense_activation_block_d,
+    dense_activation_block_f,
+    kappa0,
+    kappa1,
+    ntk_pair,
+    ntk_pair_from_inner,
+    ntk_self,
+    ntkfast_irfft_d,
+    ntkfast_irfft_f,
+    ntkfast_rfft_d,
+    ntkfast_rfft_f,
+    spectrum_multiply_d,
+    spectrum_multiply_f,
+    step_count_sketch_row_d,
+    step_count_sketch_row_f,
+    step_sketch_block_d,
+    step_sketch_block_f,
+    tensor_sketch_pair_d,
+    tensor_sketch_pair_f,
+    tensor_sketch_work_size,
+)

@@ -1,0 +1,131 @@
+/* ntkfast's C-level API for extensions written in C (Cython users: `cimport ntkfast`).
+ *
+ * The functions are those declared and documented in ntkfast/_sketch.pxd, exported by the
+ * compiled module ntkfast._sketch as capsules in its __pyx_capi__ table.  Call
+ * ntkfast_import_capi(&api) once with the GIL held (e.g. in your module's init); after
+ * that every api.fn(...) may be called without the GIL, from any thread.
+ *
+ *     #include "ntkfast/ntkfast.h"        // with ntkfast.get_include() in include_dirs
+ *     static ntkfast_capi api;
+ *     if (ntkfast_import_capi(&api) < 0) return NULL;   // Python exception set
+ *     api.ntk_pair_from_inner(inner, nx, ny, depth, bias, &ntk, &nngp);
+ */
+#ifndef NTKFAST_H
+#define NTKFAST_H
+
+#include <Python.h>
+
+/* Must equal ntkfast.capi_version (checked by ntkfast_import_capi). */
+#define NTKFAST_CAPI_VERSION 1
+
+typedef int (*ntkfast_rfft_f)(void *ctx, const float *x, float *spectrum, Py_ssize_t n);
+typedef int (*ntkfast_irfft_f)(void *ctx, const float *spectrum, float *x, Py_ssize_t n);
+typedef int (*ntkfast_rfft_d)(void *ctx, const double *x, double *spectrum, Py_ssize_t n);
+typedef int (*ntkfast_irfft_d)(void *ctx, const double *spectrum, double *x, Py_ssize_t n);
+
+typedef struct {
+    double (*kappa0)(double t);
+    double (*kappa1)(double t);
+    void (*ntk_pair)(double cosine, double norm_x, double norm_y, int depth, double bias,
+                     double *ntk, double *nngp);
+    void (*ntk_pair_from_inner)(double inner, double norm_x, double norm_y, int depth,
+                                double bias, double *ntk, double *nngp);
+    void (*ntk_self)(double norm_x, int depth, double bias, double *ntk, double *nngp);
+    void (*count_sketch_row_f)(const float *x, Py_ssize_t k, const Py_ssize_t *indices,
+                               const float *signs, float *out, Py_ssize_t n_buckets);
+    void (*count_sketch_row_d)(const double *x, Py_ssize_t k, const Py_ssize_t *indices,
+                               const double *signs, double *out, Py_ssize_t n_buckets);
+    void (*step_count_sketch_row_f)(const float *z, Py_ssize_t k, const Py_ssize_t *indices,
+                                    const float *signs, float scale, float *out,
+                                    Py_ssize_t n_buckets);
+    void (*step_count_sketch_row_d)(const double *z, Py_ssize_t k, const Py_ssize_t *indices,
+                                    const double *signs, double scale, double *out,
+                                    Py_ssize_t n_buckets);
+    void (*activation_row_f)(float *z, Py_ssize_t k, const float *scale, int order);
+    void (*activation_row_d)(double *z, Py_ssize_t k, const double *scale, int order);
+    void (*dense_activation_block_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                     Py_ssize_t k, const float *w, Py_ssize_t m,
+                                     const float *scale, int order, float *out, Py_ssize_t ldo);
+    void (*dense_activation_block_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                     Py_ssize_t k, const double *w, Py_ssize_t m,
+                                     const double *scale, int order, double *out, Py_ssize_t ldo);
+    void (*step_sketch_block_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                                const float *w, Py_ssize_t m, float scale,
+                                const Py_ssize_t *indices, const float *signs, float *out,
+                                Py_ssize_t ldo, Py_ssize_t n_buckets, float *work);
+    void (*step_sketch_block_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                                const double *w, Py_ssize_t m, double scale,
+                                const Py_ssize_t *indices, const double *signs, double *out,
+                                Py_ssize_t ldo, Py_ssize_t n_buckets, double *work);
+    void (*spectrum_multiply_f)(float *a, const float *b, Py_ssize_t n_freq);
+    void (*spectrum_multiply_d)(double *a, const double *b, Py_ssize_t n_freq);
+    Py_ssize_t (*tensor_sketch_work_size)(Py_ssize_t n_buckets);
+    int (*tensor_sketch_pair_f)(const float *u, Py_ssize_t ku, const Py_ssize_t *indices_u,
+                                const float *signs_u, const float *v, Py_ssize_t kv,
+                                const Py_ssize_t *indices_v, const float *signs_v,
+                                Py_ssize_t n_buckets, float *out, float *work,
+                                ntkfast_rfft_f rfft, ntkfast_irfft_f irfft, void *fft_ctx);
+    int (*tensor_sketch_pair_d)(const double *u, Py_ssize_t ku, const Py_ssize_t *indices_u,
+                                const double *signs_u, const double *v, Py_ssize_t kv,
+                                const Py_ssize_t *indices_v, const double *signs_v,
+                                Py_ssize_t n_buckets, double *out, double *work,
+                                ntkfast_rfft_d rfft, ntkfast_irfft_d irfft, void *fft_ctx);
+} ntkfast_capi;
+
+static int ntkfast__fetch(PyObject *table, const char *name, void **slot)
+{
+    PyObject *capsule = PyDict_GetItemString(table, name);   /* borrowed */
+    if (capsule == NULL) {
+        PyErr_Format(PyExc_ImportError, "ntkfast C API: ntkfast._sketch does not export %s", name);
+        return -1;
+    }
+    /* The capsule's name is Cython's signature string; the version check stands for it. */
+    *slot = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+    return *slot == NULL ? -1 : 0;
+}
+
+/* Fill *api; 0 on success, -1 with a Python exception set.  Needs the GIL. */
+static int ntkfast_import_capi(ntkfast_capi *api)
+{
+    /* Function pointers are stored through void** as with dlsym (POSIX guarantees it). */
+#define NTKFAST__FETCH(field) \
+    if (ntkfast__fetch(table, #field, (void **)&api->field) < 0) goto fail;
+    PyObject *module = NULL, *table = NULL, *version = NULL;
+    long v;
+    module = PyImport_ImportModule("ntkfast._sketch");
+    if (module == NULL) goto fail;
+    version = PyObject_GetAttrString(module, "CAPI_VERSION");
+    if (version == NULL) goto fail;
+    v = PyLong_AsLong(version);
+    if (v == -1 && PyErr_Occurred()) goto fail;
+    if (v != NTKFAST_CAPI_VERSION) {
+        PyErr_Format(PyExc_ImportError,
+                     "ntkfast C API: compiled against version %d, the installed ntkfast has %ld",
+                     NTKFAST_CAPI_VERSION, v);
+        goto fail;
+    }
+    table = PyObject_GetAttrString(module, "__pyx_capi__");
+    if (table == NULL) goto fail;
+    NTKFAST__FETCH(kappa0) NTKFAST__FETCH(kappa1) NTKFAST__FETCH(ntk_pair)
+    NTKFAST__FETCH(ntk_pair_from_inner) NTKFAST__FETCH(ntk_self)
+    NTKFAST__FETCH(count_sketch_row_f) NTKFAST__FETCH(count_sketch_row_d)
+    NTKFAST__FETCH(step_count_sketch_row_f) NTKFAST__FETCH(step_count_sketch_row_d)
+    NTKFAST__FETCH(activation_row_f) NTKFAST__FETCH(activation_row_d)
+    NTKFAST__FETCH(dense_activation_block_f) NTKFAST__FETCH(dense_activation_block_d)
+    NTKFAST__FETCH(step_sketch_block_f) NTKFAST__FETCH(step_sketch_block_d)
+    NTKFAST__FETCH(spectrum_multiply_f) NTKFAST__FETCH(spectrum_multiply_d)
+    NTKFAST__FETCH(tensor_sketch_work_size)
+    NTKFAST__FETCH(tensor_sketch_pair_f) NTKFAST__FETCH(tensor_sketch_pair_d)
+#undef NTKFAST__FETCH
+    Py_DECREF(table);
+    Py_DECREF(version);
+    Py_DECREF(module);
+    return 0;
+fail:
+    Py_XDECREF(table);
+    Py_XDECREF(version);
+    Py_XDECREF(module);
+    return -1;
+}
+
+#endif /* NTKFAST_H */
