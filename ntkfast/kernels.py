@@ -8,8 +8,11 @@ import numpy as np
 
 from . import _sketch
 from ._validation import (
+    as_float_array,
+    check_2d_shape,
     check_allocation,
     check_array,
+    float_dtype,
     check_int,
     check_nonnegative_float,
     resolve_n_threads,
@@ -54,20 +57,27 @@ def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
 
     ``progress``, if given, is called with the number of rows finished after each block.
     """
-    X = check_array(X, "X")
+    # Shapes, dtypes and the size of the result are checked before anything is copied: the
+    # copy of a huge (e.g. broadcast or memory-mapped) input must not happen either.
+    X = as_float_array(X, "X")
+    check_2d_shape(X, "X")
     symmetric = Y is None
-    if symmetric:
-        Y = X
-    else:
-        Y = check_array(Y, "Y")
+    if not symmetric:
+        Y = as_float_array(Y, "Y")
+        check_2d_shape(Y, "Y")
         if Y.shape[1] != X.shape[1]:
             raise ValueError(
                 f"Y: expected {X.shape[1]} features (the number of columns of X), got {Y.shape[1]}"
             )
-    dtype = np.result_type(X.dtype, Y.dtype)
+    dtype = np.result_type(float_dtype(X.dtype, "X"), float_dtype((X if symmetric else Y).dtype, "Y"))
     n_threads = resolve_n_threads(n_threads)
-    n_x, n_y = X.shape[0], Y.shape[0]
-    check_allocation(n_x * n_y * dtype.itemsize, f"a {n_x} x {n_y} {dtype.name} kernel matrix")
+    n_x, n_y = X.shape[0], (X if symmetric else Y).shape[0]
+    check_allocation(
+        n_x * n_y * dtype.itemsize,
+        f"{'X' if symmetric else 'X, Y'}: a {n_x} x {n_y} {dtype.name} kernel matrix",
+    )
+    X = check_array(X, "X")
+    Y = X if symmetric else check_array(Y, "Y")
 
     norm_x = row_norms(X)
     norm_y = norm_x if symmetric else row_norms(Y)
@@ -125,8 +135,12 @@ def arccos_kernel(X, Y=None, order=0, n_threads=None):
     return exact_kernel(X, Y, "arccos0" if order == 0 else "arccos1", n_threads=n_threads)
 
 
+# The recursion runs in a C int loop over the layers.
+_MAX_DEPTH = 2**31 - 1
+
+
 def _depth_bias(depth, bias):
-    return check_int(depth, "depth", 1), check_nonnegative_float(bias, "bias")
+    return check_int(depth, "depth", 1, _MAX_DEPTH), check_nonnegative_float(bias, "bias")
 
 
 def nngp_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):

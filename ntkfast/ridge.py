@@ -376,7 +376,7 @@ class _BaseNTKRidge(BaseEstimator):
         m = features._n_output()
         check_allocation(
             (3 if alphas.size == 1 else 6) * m * m * 8,
-            f"ridge statistics for {m} features (several {m} x {m} float64 matrices)",
+            f"n_components: ridge statistics for {m} features (several {m} x {m} float64 matrices)",
         )
         holdout = None if alphas.size == 1 else (holdout_seed, fraction)
         bar, progress = _progress_bar(verbose, n, f"{type(self).__name__}.fit")
@@ -712,7 +712,7 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         # overwrites it in place.  Checked before anything large is read or allocated.
         check_allocation(
             n * n * 8 + X.size * 8 + 2 * Y.size * 8,
-            f"exact kernel ridge on {n} samples (a {n} x {n} float64 kernel matrix)",
+            f"X: exact kernel ridge on {n} samples (a {n} x {n} float64 kernel matrix)",
         )
         X = check_array(X, "X", dtype=np.float64)
         ybar = Y.mean(axis=0) if fit_intercept else np.zeros(Y.shape[1])
