@@ -413,6 +413,7 @@ class _BaseNTKRidge(BaseEstimator):
         features = self.features_
         n = X.shape[0]
         W = np.atleast_2d(self.coef_)  # (t, m)
+        check_allocation(n * W.shape[0] * 8, f"X: {n} x {W.shape[0]} float64 predictions")
         out = np.empty((n, W.shape[0]), dtype=np.float64)
         rows = features._batch_rows() if self.batch_size is None else check_int(self.batch_size, "batch_size", 1)
         rows = max(1, min(rows, n))
@@ -748,6 +749,12 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_targets), float64
         """
         check_is_fitted(self, "dual_coef_")
+        X = _check_X(X, self.n_features_in_)
+        n_targets = 1 if self.dual_coef_.ndim == 1 else self.dual_coef_.shape[1]
+        check_allocation(
+            X.shape[0] * (X.shape[1] + n_targets) * 8,
+            f"X: {X.shape[0]} rows (a float64 copy and {n_targets} prediction(s) per row)",
+        )
         X = check_array(X, "X", n_features=self.n_features_in_, dtype=np.float64)
         depth, bias = _depth_bias(self.depth, self.bias)
         n_threads = resolve_n_threads(self.n_threads)
