@@ -229,7 +229,7 @@ def test_features_finite_and_homogeneous(name, Z, data_):
     # whose row has no tiny (subnormal-risk) entries after scaling.
     row_ok = np.abs(Z).max(axis=1) * 2.0**k < fi.max / 2**10
     smallest = np.where(Z != 0, np.abs(Z), np.inf).min(axis=1)   # smallest nonzero entry
-    row_ok &= (smallest == np.inf) | (smallest * 2.0**k > fi.tiny * 2**40)
+    row_ok &= (smallest == np.inf) | (np.minimum(smallest, smallest * 2.0**k) > fi.tiny * 2**40)
     np.testing.assert_array_equal(P2[row_ok], expected[row_ok].astype(dtype))
 
 
