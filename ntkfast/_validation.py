@@ -4,8 +4,10 @@ Everything is validated once, here, before any compiled code runs: the kernels i
 ``_sketch.pyx`` assume C-contiguous, finite arrays of float32 or float64 and in-range
 hash indices.  Messages follow the pattern "<argument>: expected <what>, got <what>".
 """
+import contextlib
 import numbers
 import os
+import threading
 
 import numpy as np
 
@@ -150,8 +152,12 @@ def resolve_n_threads(n_threads):
 
 
 _CONTROLLER = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER = None
 
 
+@contextlib.contextmanager
 def blas_single_threaded():
     """Context manager limiting BLAS to one thread, for kernels that call BLAS per thread.
 
@@ -159,13 +165,29 @@ def blas_single_threaded():
     BLAS underneath would start threads of its own for every small product and the two
     pools would fight (measured: 10x slower).  The threadpoolctl controller is created once
     (it scans the loaded libraries); each ``limit`` then costs microseconds.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    Reference-counted across Python threads: the limit is set by the first user and the
+    original one restored by the last.  (Nested ``threadpoolctl`` limits from concurrent
+    threads restore out of order: a transformer used from 8 threads at once left BLAS
+    single-threaded for the rest of the process.)
+    """
+    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER
+    with _BLAS_LOCK:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 def check_random_state(random_state):
