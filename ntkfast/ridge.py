@@ -72,6 +72,7 @@ def _check_fraction(value, name):
 
 def _check_targets(y, n_samples, name="y"):
     """Regression targets as a 2-D float64 array ``(n_samples, n_targets)``; also the input ndim."""
+    _check_not_none(y, name)
     y = np.asarray(y)
     if y.dtype.kind not in "iuf" or y.dtype == np.bool_:
         raise TypeError(f"{name}: expected real numbers, got dtype {y.dtype}")
@@ -86,6 +87,12 @@ def _check_targets(y, n_samples, name="y"):
         row = int(np.argmax(~np.isfinite(Y).all(axis=1)))
         raise ValueError(f"{name}: expected finite values, got NaN or infinity (first in row {row})")
     return Y, y.ndim
+
+
+def _check_not_none(y, name="y"):
+    if y is None:
+        raise ValueError(f"{name}: expected an array of targets, got None (this estimator requires y to be "
+                         f"passed, but the target y is None)")
 
 
 def _check_X(X, n_features=None):
@@ -497,6 +504,12 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
     True
     """
 
+    def __sklearn_tags__(self):
+        # y of shape (n, t) is t regressions (documented), not a column to ravel.
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def fit(self, X, y):
         """Fit the ridge model, streaming ``X`` in batches.
 
@@ -585,6 +598,7 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         self
         """
         X = _check_X(X)
+        _check_not_none(y)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y: expected a 1-D array of class labels, got shape {y.shape}")
@@ -594,9 +608,15 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
             raise ValueError("y: expected class labels, got NaN or infinity")
         if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
             raise ValueError("y: expected class labels, got None or NaN")
+        if y.dtype.kind == "f" and np.any(y != np.round(y)):
+            # A regression target would make every distinct value a class: n x n targets.
+            raise ValueError(
+                "y: expected class labels, got continuous values (Unknown label type: continuous); "
+                "use NTKRidge for regression"
+            )
         classes, codes = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {classes.shape[0]} ({classes!r})")
+            raise ValueError(f"y: expected at least 2 classes, got {classes.shape[0]} class ({classes!r})")
         codes = codes.reshape(-1)
         if classes.shape[0] == 2:
             Y = np.where(codes == 1, 1.0, -1.0)[:, None]
@@ -685,6 +705,12 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.n_threads = n_threads
         self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        # y of shape (n, t) is t regressions (documented), not a column to ravel.
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def fit(self, X, y):
         """Fit kernel ridge regression on the exact NTK of ``X``.

@@ -232,6 +232,13 @@ def _specific_cases():
         "NTKRidge-y-str": (lambda: ntkfast.NTKRidge().fit(X, np.array(["a"] * N)), TypeError, r"^y: expected real"),
         "NTKRidgeClassifier-one-class": (lambda: ntkfast.NTKRidgeClassifier().fit(X, np.zeros(N)), ValueError,
                                          r"^y: expected at least 2 classes"),
+        "NTKRidgeClassifier-continuous": (
+            lambda: ntkfast.NTKRidgeClassifier().fit(X, X[:, 0]), ValueError,
+            r"^y: expected class labels, got continuous values"),
+        "NTKRidge-y-None": (lambda: ntkfast.NTKRidge().fit(X, None), ValueError, r"^y: expected an array of targets, got None"),
+        "NTKRidgeClassifier-y-None": (lambda: ntkfast.NTKRidgeClassifier().fit(X, None), ValueError,
+                                      r"^y: expected an array of targets, got None"),
+        "ExactNTKRidge-y-None": (lambda: ntkfast.ExactNTKRidge().fit(X, None), ValueError, r"^y: expected an array"),
         "ExactNTKRidge-y-rows": (lambda: ntkfast.ExactNTKRidge().fit(X, X[:5, 0]), ValueError, r"^y: expected 12"),
         # tensor_sketch_product containers
         "tensor_sketch_product-factors-int": (lambda: ntkfast.tensor_sketch_product(5, [IDX], [SGN], 4), TypeError,
