@@ -267,3 +267,14 @@ def test_tensor_sketch_never_nan_at_extremes(dtype):
     V = np.array([[1.0, 2.0], [1e-3, 0.0], [1.0, 1.0]], dtype)
     T = ntkfast.tensor_sketch(U, V, [0, 1, 2], [1, -1, 1], [0, 1], [1, 1], 4)
     assert not np.isnan(T).any()
+
+
+def test_regressions_found_by_these_properties():
+    # A row of norm 2^-1070 against one of norm 2^40: (theta * 2^-1070) * 2^40 went through
+    # a subnormal intermediate and lost 2% of the (representable) value 2^-1030 / pi.
+    X = np.array([[0.0, 0.0, 2.0**-1070], [0.0, 2.0**40, 0.0]])
+    K = ntkfast.ntk_kernel(X)
+    assert abs(K[0, 1] - float(LD(2) ** -1030 / PI)) <= 2 * np.finfo(np.float64).smallest_subnormal
+    # A subnormal row divided by its (subnormal, few-bit) norm gave wrong cosines.
+    Xs = np.array([[0.0, 1.0], [1.0, 1.0]]) * 2.0**-1070
+    assert ntkfast.arccos_kernel(Xs, order=0)[0, 1] == pytest.approx(0.75, abs=1e-15)
