@@ -4,8 +4,10 @@ Everything is validated once, here, before any compiled code runs: the kernels i
 ``_sketch.pyx`` assume C-contiguous, finite arrays of float32 or float64 and in-range
 hash indices.  Messages follow the pattern "<argument>: expected <what>, got <what>".
 """
+import contextlib
 import numbers
 import os
+import threading
 
 import numpy as np
 
@@ -37,6 +39,19 @@ def as_float_array(X, name):
     Python sequences of numbers are converted to float64.  Memory-mapped arrays stay
     memory-mapped (nothing is read here).
     """
+    if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
+        raise TypeError(
+            f"{name}: expected a dense array, got a scipy sparse {type(X).__name__}; "
+            f"ntkfast has no sparse kernels: pass {name}.toarray() if it fits in memory"
+        )
+    if isinstance(X, np.ma.MaskedArray):
+        if np.ma.getmask(X) is not np.ma.nomask and np.ma.getmask(X).any():
+            # np.asarray would drop the mask and compute with the hidden values.
+            raise TypeError(
+                f"{name}: expected a plain array, got a masked array with masked entries; "
+                f"fill or drop them first (e.g. {name}.filled(0.0))"
+            )
+        X = np.ma.getdata(X)
     if not isinstance(X, np.ndarray):
         if hasattr(X, "__array__") or hasattr(X, "__array_interface__"):
             X = np.asarray(X)
@@ -118,20 +133,31 @@ def check_nonnegative_float(value, name):
     return value
 
 
+# More threads than this is a mistake, not a request: libgomp crashes (segmentation fault)
+# when it cannot create the threads of a parallel region (seen with 100,000), and past the
+# core count extra threads only add overhead.  Also keeps the value inside a C int.
+MAX_THREADS = max(1024, 8 * (os.cpu_count() or 1))
+
+
 def resolve_n_threads(n_threads):
     """Number of OpenMP threads to use: ``None`` means the current OpenMP limit.
 
     That limit follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``, so
-    users cap ntkfast's threads with the same tools as for every other library.
+    users cap ntkfast's threads with the same tools as for every other library.  Explicit
+    values above ``MAX_THREADS`` are refused; the OpenMP limit is clipped to it.
     """
     if n_threads is None:
-        return max(1, _sketch.max_threads())
-    return check_int(n_threads, "n_threads", 1)
+        return min(MAX_THREADS, max(1, _sketch.max_threads()))
+    return check_int(n_threads, "n_threads", 1, MAX_THREADS)
 
 
 _CONTROLLER = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER = None
 
 
+@contextlib.contextmanager
 def blas_single_threaded():
     """Context manager limiting BLAS to one thread, for kernels that call BLAS per thread.
 
@@ -139,13 +165,29 @@ def blas_single_threaded():
     BLAS underneath would start threads of its own for every small product and the two
     pools would fight (measured: 10x slower).  The threadpoolctl controller is created once
     (it scans the loaded libraries); each ``limit`` then costs microseconds.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    Reference-counted across Python threads: the limit is set by the first user and the
+    original one restored by the last.  (Nested ``threadpoolctl`` limits from concurrent
+    threads restore out of order: a transformer used from 8 threads at once left BLAS
+    single-threaded for the rest of the process.)
+    """
+    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER
+    with _BLAS_LOCK:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 def check_random_state(random_state):

@@ -178,7 +178,7 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         dtype = np.result_type(float_dtype(X.dtype, "X"), self.dtype_)
         arrays = self._arrays_for(dtype)
         if out is None:
-            check_allocation(n * n_out * dtype.itemsize, f"a {n} x {n_out} {dtype.name} feature matrix")
+            check_allocation(n * n_out * dtype.itemsize, f"X: a {n} x {n_out} {dtype.name} feature matrix")
             out = np.empty((n, n_out), dtype=dtype)
         else:
             _check_out(out, X, (n, n_out), dtype)
@@ -283,7 +283,7 @@ class ArcCosineFeatures(_BatchedTransformer):
         resolve_n_threads(self.n_threads)
         X = self._check_fit_input(X)
         d = X.shape[1]
-        check_allocation(2 * m * d * 8, f"weights of shape ({m}, {d})")
+        check_allocation(2 * m * d * 8, f"n_components: weights of shape ({m}, {d})")
         rng = check_random_state(self.random_state)
         W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
         scales = np.full(m, np.sqrt(2.0 / m))
@@ -410,7 +410,9 @@ class NTKRandomFeatures(_BatchedTransformer):
         d = X.shape[1]
         ntk = ms > 0
         n_weights = (d + (depth - 1) * m1) * m1 * (2 if ntk else 1)
-        check_allocation(2 * 8 * n_weights, f"{depth} layers of {m1} features on {d} inputs")
+        check_allocation(
+            2 * 8 * n_weights, f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
+        )
         rng = check_random_state(self.random_state)
         dtype = self.dtype_
         self.n_relu_, self.n_sketch_ = m1, ms

@@ -8,8 +8,11 @@ import numpy as np
 
 from . import _sketch
 from ._validation import (
+    as_float_array,
+    check_2d_shape,
     check_allocation,
     check_array,
+    float_dtype,
     check_int,
     check_nonnegative_float,
     resolve_n_threads,
@@ -37,11 +40,19 @@ def row_norms(X):
     return scale * np.sqrt(np.einsum("ij,ij->i", Z, Z))
 
 
-def _unit_rows(X, norms):
-    # Divide in float64: a float32 row norm can exceed float32's range when its entries
-    # do not.  Zero rows stay zero.
-    safe = np.where(norms > 0, norms, 1.0)
-    return (np.asarray(X, dtype=np.float64) / safe[:, None]).astype(X.dtype, copy=False)
+def _unit_rows(X):
+    """Rows of ``X`` divided by their norms, in X's dtype; zero rows stay zero.
+
+    Divided in float64 through the row's largest magnitude: ``X / ||x||`` with a
+    subnormal ``||x||`` (rows near 1e-310) would divide by a norm rounded to a few bits
+    and shift every cosine of the row (kappa0 of a 45-degree pair came out 0.745, not
+    0.75); a float32 row norm can also exceed float32's range when its entries do not.
+    """
+    X64 = np.asarray(X, dtype=np.float64)
+    scale = np.max(np.abs(X64), axis=1)
+    Z = X64 / np.where(scale > 0, scale, 1.0)[:, None]
+    zn = np.sqrt(np.einsum("ij,ij->i", Z, Z))
+    return (Z / np.where(zn > 0, zn, 1.0)[:, None]).astype(X.dtype, copy=False)
 
 
 def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
@@ -54,25 +65,32 @@ def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
 
     ``progress``, if given, is called with the number of rows finished after each block.
     """
-    X = check_array(X, "X")
+    # Shapes, dtypes and the size of the result are checked before anything is copied: the
+    # copy of a huge (e.g. broadcast or memory-mapped) input must not happen either.
+    X = as_float_array(X, "X")
+    check_2d_shape(X, "X")
     symmetric = Y is None
-    if symmetric:
-        Y = X
-    else:
-        Y = check_array(Y, "Y")
+    if not symmetric:
+        Y = as_float_array(Y, "Y")
+        check_2d_shape(Y, "Y")
         if Y.shape[1] != X.shape[1]:
             raise ValueError(
                 f"Y: expected {X.shape[1]} features (the number of columns of X), got {Y.shape[1]}"
             )
-    dtype = np.result_type(X.dtype, Y.dtype)
+    dtype = np.result_type(float_dtype(X.dtype, "X"), float_dtype((X if symmetric else Y).dtype, "Y"))
     n_threads = resolve_n_threads(n_threads)
-    n_x, n_y = X.shape[0], Y.shape[0]
-    check_allocation(n_x * n_y * dtype.itemsize, f"a {n_x} x {n_y} {dtype.name} kernel matrix")
+    n_x, n_y = X.shape[0], (X if symmetric else Y).shape[0]
+    check_allocation(
+        n_x * n_y * dtype.itemsize,
+        f"{'X' if symmetric else 'X, Y'}: a {n_x} x {n_y} {dtype.name} kernel matrix",
+    )
+    X = check_array(X, "X")
+    Y = X if symmetric else check_array(Y, "Y")
 
     norm_x = row_norms(X)
     norm_y = norm_x if symmetric else row_norms(Y)
-    Xn = _unit_rows(X.astype(dtype, copy=False), norm_x)
-    Yn = Xn if symmetric else _unit_rows(Y.astype(dtype, copy=False), norm_y)
+    Xn = _unit_rows(X.astype(dtype, copy=False))
+    Yn = Xn if symmetric else _unit_rows(Y.astype(dtype, copy=False))
 
     out = np.empty((n_x, n_y), dtype=dtype)
     block = max(1, min(n_x, _BLOCK_ELEMENTS // max(n_y, 1)))
@@ -125,8 +143,12 @@ def arccos_kernel(X, Y=None, order=0, n_threads=None):
     return exact_kernel(X, Y, "arccos0" if order == 0 else "arccos1", n_threads=n_threads)
 
 
+# The recursion runs in a C int loop over the layers.
+_MAX_DEPTH = 2**31 - 1
+
+
 def _depth_bias(depth, bias):
-    return check_int(depth, "depth", 1), check_nonnegative_float(bias, "bias")
+    return check_int(depth, "depth", 1, _MAX_DEPTH), check_nonnegative_float(bias, "bias")
 
 
 def nngp_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):

@@ -73,6 +73,7 @@ def _check_fraction(value, name):
 
 def _check_targets(y, n_samples, name="y"):
     """Regression targets as a 2-D float64 array ``(n_samples, n_targets)``; also the input ndim."""
+    _check_not_none(y, name)
     y = np.asarray(y)
     if y.dtype.kind not in "iuf" or y.dtype == np.bool_:
         raise TypeError(f"{name}: expected real numbers, got dtype {y.dtype}")
@@ -87,6 +88,12 @@ def _check_targets(y, n_samples, name="y"):
         row = int(np.argmax(~np.isfinite(Y).all(axis=1)))
         raise ValueError(f"{name}: expected finite values, got NaN or infinity (first in row {row})")
     return Y, y.ndim
+
+
+def _check_not_none(y, name="y"):
+    if y is None:
+        raise ValueError(f"{name}: expected an array of targets, got None (this estimator requires y to be "
+                         f"passed, but the target y is None)")
 
 
 def _check_X(X, n_features=None):
@@ -377,7 +384,7 @@ class _BaseNTKRidge(BaseEstimator):
         m = features._n_output()
         check_allocation(
             (3 if alphas.size == 1 else 6) * m * m * 8,
-            f"ridge statistics for {m} features (several {m} x {m} float64 matrices)",
+            f"n_components: ridge statistics for {m} features (several {m} x {m} float64 matrices)",
         )
         holdout = None if alphas.size == 1 else (holdout_seed, fraction)
         bar, progress = _progress_bar(verbose, n, f"{type(self).__name__}.fit")
@@ -414,6 +421,7 @@ class _BaseNTKRidge(BaseEstimator):
         features = self.features_
         n = X.shape[0]
         W = np.atleast_2d(self.coef_)  # (t, m)
+        check_allocation(n * W.shape[0] * 8, f"X: {n} x {W.shape[0]} float64 predictions")
         out = np.empty((n, W.shape[0]), dtype=np.float64)
         rows = features._batch_rows() if self.batch_size is None else check_int(self.batch_size, "batch_size", 1)
         rows = max(1, min(rows, n))
@@ -496,6 +504,12 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
     >>> bool(model.score(X[1500:], y[1500:]) > 0.8)
     True
     """
+
+    def __sklearn_tags__(self):
+        # y of shape (n, t) is t regressions (documented), not a column to ravel.
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def fit(self, X, y):
         """Fit the ridge model, streaming ``X`` in batches.
@@ -589,6 +603,7 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         self
         """
         X = _check_X(X)
+        _check_not_none(y)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y: expected a 1-D array of class labels, got shape {y.shape}")
@@ -598,9 +613,15 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
             raise ValueError("y: expected class labels, got NaN or infinity")
         if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
             raise ValueError("y: expected class labels, got None or NaN")
+        if y.dtype.kind == "f" and np.any(y != np.round(y)):
+            # A regression target would make every distinct value a class: n x n targets.
+            raise ValueError(
+                "y: expected class labels, got continuous values (Unknown label type: continuous); "
+                "use NTKRidge for regression"
+            )
         classes, codes = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {classes.shape[0]} ({classes!r})")
+            raise ValueError(f"y: expected at least 2 classes, got {classes.shape[0]} class ({classes!r})")
         codes = codes.reshape(-1)
         if classes.shape[0] == 2:
             Y = np.where(codes == 1, 1.0, -1.0)[:, None]
@@ -690,6 +711,12 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         self.n_threads = n_threads
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        # y of shape (n, t) is t regressions (documented), not a column to ravel.
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def fit(self, X, y):
         """Fit kernel ridge regression on the exact NTK of ``X``.
 
@@ -717,7 +744,7 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         # overwrites it in place.  Checked before anything large is read or allocated.
         check_allocation(
             n * n * 8 + X.size * 8 + 2 * Y.size * 8,
-            f"exact kernel ridge on {n} samples (a {n} x {n} float64 kernel matrix)",
+            f"X: exact kernel ridge on {n} samples (a {n} x {n} float64 kernel matrix)",
         )
         X = check_array(X, "X", dtype=np.float64)
         ybar = Y.mean(axis=0) if fit_intercept else np.zeros(Y.shape[1])
@@ -753,6 +780,12 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_targets), float64
         """
         check_is_fitted(self, "dual_coef_")
+        X = _check_X(X, self.n_features_in_)
+        n_targets = 1 if self.dual_coef_.ndim == 1 else self.dual_coef_.shape[1]
+        check_allocation(
+            X.shape[0] * (X.shape[1] + n_targets) * 8,
+            f"X: {X.shape[0]} rows (a float64 copy and {n_targets} prediction(s) per row)",
+        )
         X = check_array(X, "X", n_features=self.n_features_in_, dtype=np.float64)
         depth, bias = _depth_bias(self.depth, self.bias)
         n_threads = resolve_n_threads(self.n_threads)

@@ -12,6 +12,7 @@ from . import _sketch
 from ._validation import (
     as_float_array,
     check_2d_shape,
+    check_allocation,
     check_array,
     check_hash,
     check_int,
@@ -55,6 +56,7 @@ def count_sketch(X, indices, signs, n_buckets, n_threads=None):
     X = check_array(X, "X")
     n_buckets = check_int(n_buckets, "n_buckets", 1)
     idx, sg = check_hash(indices, signs, X.shape[1], n_buckets)
+    _check_output_size(X.shape[0], n_buckets, X.dtype)
     out = np.empty((X.shape[0], n_buckets), dtype=X.dtype)
     _sketch.count_sketch_rows(X, idx, sg.astype(X.dtype), out, n_buckets, resolve_n_threads(n_threads))
     return out
@@ -63,6 +65,14 @@ def count_sketch(X, indices, signs, n_buckets, n_threads=None):
 def fft_threads(n_threads, n_rows, length):
     """scipy.fft ``workers`` for n_rows transforms of ``length``: fewer for small calls."""
     return _sketch.effective_threads(n_threads, 5.0 * n_rows * length * np.log2(max(length, 2)))
+
+
+def _check_output_size(n, n_buckets, dtype):
+    # Output plus the chunked work arrays (bounded by _CHUNK_ELEMENTS rows of spectra).
+    check_allocation(
+        n * n_buckets * np.dtype(dtype).itemsize,
+        f"n_buckets: a {n} x {n_buckets} {np.dtype(dtype).name} sketch",
+    )
 
 
 def _multiply_spectra(A, B, n_threads):
@@ -97,6 +107,15 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     return out
 
 
+def _as_list(value, name):
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected a sequence (one entry per factor), got {type(value).__name__}"
+        ) from None
+
+
 def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _names=None):
     """TensorSketch of the row-wise tensor product ``u1 (x) u2 (x) ... (x) up``.
 
@@ -119,8 +138,8 @@ def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _n
     """
     if isinstance(factors, np.ndarray) and factors.ndim == 2:
         raise TypeError("factors: expected a sequence of 2-D arrays, got a single 2-D array")
-    factors = list(factors)
-    indices, signs = list(indices), list(signs)
+    factors = _as_list(factors, "factors")
+    indices, signs = _as_list(indices, "indices"), _as_list(signs, "signs")
     if not factors:
         raise ValueError("factors: expected at least one array, got none")
     if len(indices) != len(factors) or len(signs) != len(factors):
@@ -147,6 +166,7 @@ def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _n
     for p, F in enumerate(arrays):
         idx, sg = check_hash(indices[p], signs[p], F.shape[1], n_buckets, names[p][1], names[p][2])
         hashes.append((idx, sg.astype(dtype)))
+    _check_output_size(n, n_buckets, dtype)
     return tensor_sketch_rows(arrays, hashes, n_buckets, resolve_n_threads(n_threads))
 
 
