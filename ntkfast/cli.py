@@ -478,13 +478,13 @@ def _demo_data(task, quick, seed):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
         name = f"digits (8x8 images, 10 classes; {len(X_tr)} training images"
         if not quick:
-            # Training set augmented with the 8 one-pixel shifts of every image (the test
-            # images stay unshifted), so that n is large enough for the quadratic exact
-            # kernel to cost what it costs at scale.
-            shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+            # Training set augmented with the 4 one-pixel shifts (up, down, left, right) of
+            # every image (the test images stay unshifted), so that n is large enough for
+            # the quadratic cost of the exact kernel to show, within a minute on 2 cores.
+            shifts = [(-1, 0), (1, 0), (0, -1), (0, 1)]
             X_tr = np.vstack([X_tr] + [_shift_digits(X_tr, dy, dx) for dy, dx in shifts])
             y_tr = np.concatenate([y_tr] * (len(shifts) + 1))
-            name += f" + their 8 one-pixel shifts = {len(X_tr)}"
+            name += f" + their 4 one-pixel shifts = {len(X_tr)}"
         name += f", {len(X_te)} test images)"
     else:
         from sklearn.datasets import load_diabetes
