@@ -364,6 +364,10 @@ def _cmd_predict(args):
         raise CLIError(f"--model: {args.model} holds a {type(model).__name__}, which has no predict (use 'ntkfast transform')")
     if args.out is not None:
         _suffix(args.out, (".npy", ".csv"), "--out")
+    # Runtime settings of this command, not of the saved model.
+    model.verbose = not args.quiet
+    if args.n_threads is not None:
+        model.n_threads = args.n_threads
     target = meta.get("target")
     table, _ = _read_data(args.data, target if isinstance(target, str) else None,
                           text_target=True, optional_target=True)
