@@ -368,6 +368,8 @@ def _cmd_predict(args):
     model.verbose = not args.quiet
     if args.n_threads is not None:
         model.n_threads = args.n_threads
+        if hasattr(model, "features_"):
+            model.features_.n_threads = args.n_threads
     target = meta.get("target")
     table, _ = _read_data(args.data, target if isinstance(target, str) else None,
                           text_target=True, optional_target=True)
