@@ -264,6 +264,16 @@ def _cmd_fit(args):
     X = _features(table, t)
     if table.target_values is not None:
         y = table.target_values
+        if np.any(y == ""):
+            row = int(np.argmax(y == ""))
+            raise CLIError(f"{table.path}: empty label in column {_column_name(table, t)} (data row {row})")
+        try:  # numeric labels stay numbers (integers when they all are)
+            y_num = y.astype(np.float64)
+        except ValueError:
+            pass
+        else:
+            if np.all(np.isfinite(y_num)):
+                y = y_num.astype(np.int64) if np.all(y_num == np.round(y_num)) else y_num
     else:
         y = np.asarray(table.values[:, t])
         if args.task == "regression" or y.dtype.kind == "f":
