@@ -66,6 +66,12 @@ def _atomic_output(path):
         raise
 
 
+def _check_out_folder(path, what):
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise CLIError(f"{what}: cannot write {os.fspath(path)!r}: folder {folder!r} does not exist")
+
+
 def _suffix(path, allowed, what):
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext not in allowed:
@@ -257,6 +263,7 @@ def _threads(args):
 
 def _cmd_fit(args):
     _suffix(args.model, (".npz",), "--model")
+    _check_out_folder(args.model, "--model")
     text_target = args.task == "classification"
     table, t = _read_data(args.data, args.target, text_target=text_target)
     feature_cols = [j for j in range(table.n_columns) if j != t]
@@ -374,6 +381,7 @@ def _cmd_predict(args):
         raise CLIError(f"--model: {args.model} holds a {type(model).__name__}, which has no predict (use 'ntkfast transform')")
     if args.out is not None:
         _suffix(args.out, (".npy", ".csv"), "--out")
+        _check_out_folder(args.out, "--out")
     # Runtime settings of this command, not of the saved model.
     model.verbose = not args.quiet
     if args.n_threads is not None:
@@ -406,6 +414,7 @@ def _cmd_transform(args):
     from .features import NTKRandomFeatures
 
     _suffix(args.out, (".npy",), "--out")
+    _check_out_folder(args.out, "--out")
     _check_exists(args.data, "--data")
     _suffix(args.data, (".npy",), "--data (transform streams a memory-mapped .npy)")
     table = _load_npy(args.data)

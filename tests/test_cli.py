@@ -227,6 +227,8 @@ def test_bad_files(tmp_path, capsys, regression):
 
     code, _, err = _run(capsys, "predict", "--model", model_path, "--data", path, "--out", tmp_path / "no" / "p.npy")
     _assert_clean_error(code, err, "does not exist")
+    code, _, err = _run(capsys, "fit", "--data", path, "--target", "y", "--model", tmp_path / "no" / "m.npz")
+    _assert_clean_error(code, err, "does not exist")
 
     # Nothing was written by the failed commands (no model, no half-written file).
     created = set(_files(tmp_path)) - set(before)
