@@ -276,7 +276,7 @@ def _solve(stats, alpha, fit_intercept):
         # Only reachable when alpha is negligible next to the Gram matrix and rounding makes
         # the shifted matrix indefinite: fall back on the eigendecomposition (clipped).
         C, B, mu, ybar = stats.centred(fit_intercept)
-        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False)
+        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
         W = V @ ((V.T @ B) / (np.maximum(s, 0.0) + alpha)[:, None])
     b = ybar - mu @ W
     return W, b
@@ -299,7 +299,8 @@ def _validation_mse(train, val, alphas, fit_intercept):
     ``sum_t [YYc - 2 W'Bv + W' Cv W] + n_v ||ybar_v - mu_v W - b||^2``.
     """
     C, B, mu, ybar = train.centred(fit_intercept)
-    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False)
+    # Divide and conquer ("evd"): several times faster than the default for all eigenvectors.
+    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
     del C
     Q = V.T @ B
     Cv, Bv, mu_v, ybar_v = val.centred(True)
@@ -451,7 +452,7 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         is held out; every alpha is solved from one eigendecomposition of the training
         Gram matrix and scored on the held-out rows in closed form, the best one is kept
         (``alpha_``), and the final model is refitted on all rows, all in one pass over
-        the data.
+        the data.  A list of one value is the same as that value (no hold-out).
     fit_intercept : bool, default=True
         Centre features and targets (in feature space, from the accumulated sums).
     validation_fraction : float in (0, 1), default=0.1
@@ -487,10 +488,10 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((2000, 5))
     >>> y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
-    >>> model = ntkfast.NTKRidge(n_components=1024, alpha=[0.1, 1.0, 10.0], random_state=0)
+    >>> model = ntkfast.NTKRidge(n_components=512, alpha=[0.1, 1.0, 10.0], random_state=0)
     >>> model = model.fit(X[:1500], y[:1500])
     >>> model.coef_.shape, model.alpha_ in (0.1, 1.0, 10.0)
-    ((1024,), True)
+    ((512,), True)
     >>> bool(model.score(X[1500:], y[1500:]) > 0.8)
     True
     """
