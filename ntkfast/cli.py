@@ -536,6 +536,9 @@ def _cmd_demo(args):
     name, X_tr, X_te, y_tr, y_te = _demo_data(args.task, quick, args.random_state)
     verbose = not args.quiet
     classify = args.task == "classification"
+    if args.alpha is None:
+        # Unscaled targets (diabetes: y about 150 +/- 77) want a larger penalty than +/-1 ones.
+        args.alpha = 1.0 if classify else 100.0
     print(f"ntkfast demo: {name}; NTK of depth {args.depth}, {n_components} random features",
           file=sys.stderr)
     cls = ridge.NTKRidgeClassifier if classify else ridge.NTKRidge
@@ -658,7 +661,8 @@ def build_parser():
     p.add_argument("--depth", type=_positive_int, default=1, help="hidden ReLU layers L (default: 1)")
     p.add_argument("--n-components", type=_positive_int, default=None,
                    help="random features (default: 2048)")
-    p.add_argument("--alpha", type=_nonneg_float, default=1.0, help="ridge penalty (default: 1.0)")
+    p.add_argument("--alpha", type=_nonneg_float, default=None,
+                   help="ridge penalty (default: 1 for classification, 100 for regression)")
     p.add_argument("--error-rows", type=_positive_int, default=1000,
                    help="training rows used to measure the kernel approximation error (default: 1000)")
     p.add_argument("--random-state", type=_seed, default=0, help="seed (default: 0)")
