@@ -102,7 +102,7 @@ def main(argv=None):
     p.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data", "CASP.csv"))
     p.add_argument("--n-components", type=int, default=8192)
     p.add_argument("--sketch-components", type=int, default=5000)
-    p.add_argument("--depths", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--depths", type=int, nargs="*", default=[1, 2])
     p.add_argument("--exact-rows", type=int, default=10000,
                    help="random training rows per fold for ExactNTKRidge (0 = the whole fold; "
                         "it needs n^2 * 8 bytes and O(n^3) time)")

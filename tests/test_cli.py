@@ -227,6 +227,8 @@ def test_bad_files(tmp_path, capsys, regression):
 
     code, _, err = _run(capsys, "predict", "--model", model_path, "--data", path, "--out", tmp_path / "no" / "p.npy")
     _assert_clean_error(code, err, "does not exist")
+    code, _, err = _run(capsys, "fit", "--data", path, "--target", "y", "--model", tmp_path / "no" / "m.npz")
+    _assert_clean_error(code, err, "does not exist")
 
     # Nothing was written by the failed commands (no model, no half-written file).
     created = set(_files(tmp_path)) - set(before)
@@ -266,3 +268,23 @@ def test_demo_quick(capsys):
     assert len(accuracy) == 2 and min(accuracy) > 0.9  # digits: both models are far above chance
     error = float(rows[0].split("|")[5].split()[0])
     assert 0 < error < 0.5
+
+
+def test_csv_numeric_labels_stay_numbers(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((120, 2))
+    labels = np.where(X[:, 0] > 0, 3, 7)
+    path = tmp_path / "d.csv"
+    _write_csv(path, None, [(a, c, b) for (a, b), c in zip(X, labels)])
+    code, _, err = _run(capsys, "fit", "--data", path, "--target", 1, "--task", "classification",
+                        "--n-components", 64, "--model", tmp_path / "m.npz", "-q")
+    assert code == 0, err
+    assert load_model(tmp_path / "m.npz").classes_.tolist() == [3, 7]
+    # No header: the file has the model's column count plus one, so column 1 is dropped.
+    code, out, err = _run(capsys, "predict", "--model", tmp_path / "m.npz", "--data", path, "-q")
+    assert code == 0, err
+    assert np.mean(np.array(out.split(), dtype=int) == labels) > 0.9
+    _write_csv(path, ["a", "label"], [(1.0, "x"), (2.0, "")])
+    code, _, err = _run(capsys, "fit", "--data", path, "--target", "label", "--task", "classification",
+                        "--model", tmp_path / "m2.npz")
+    _assert_clean_error(code, err, "empty label", "row 1")
