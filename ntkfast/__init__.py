@@ -6,7 +6,7 @@ Han, Avron, Shoham, Kim and Shin, "Random Features for the Neural Tangent Kernel
 import os as _os
 
 from ._sketch import CAPI_VERSION as capi_version
-from ._sketch import HAVE_OPENMP as _HAVE_OPENMP
+from ._sketch import HAVE_OPENMP as _HAVE_OPENMP  # noqa: F401  (diagnostics: built with OpenMP?)
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
 from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier

@@ -217,10 +217,6 @@ def ridge_fit(model, X, y):
     """``NTKRidge.fit`` on dask arrays: statistics on the cluster, solve on the client."""
     import dask
 
-    from .features import NTKRandomFeatures
-    from .ridge import _solve, _validation_mse
-    from ._validation import check_allocation, check_random_state
-
     if not is_dask_array(X):  # a dask y with an in-memory X: X follows y's row chunks
         import dask.array as da
 
@@ -231,47 +227,11 @@ def ridge_fit(model, X, y):
         X = da.from_array(X, chunks=(rows, -1))
     X = _check_dask_X(X)
     Y, y_ndim = _targets_as_dask(y, X)
-    n = X.shape[0]
     # Same steps and random draws as the in-memory fit (_BaseNTKRidge._fit_targets).
-    alphas, fit_intercept, verbose, fraction, batch_size = model._check_params()
-    rng = check_random_state(model.random_state)
-    feature_seed, holdout_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=2))
-    features = NTKRandomFeatures(
-        depth=model.depth, n_components=model.n_components,
-        sketch_components=model.sketch_components, leverage=model.leverage,
-        kernel=model.kernel, random_state=feature_seed, n_threads=model.n_threads,
-    )
-    features.fit(X[:1])  # only the shape and dtype are used: nothing is computed
-    m = features._n_output()
-    check_allocation(
-        (3 if alphas.size == 1 else 6) * m * m * 8,
-        f"ridge statistics for {m} features (several {m} x {m} float64 matrices)",
-    )
-    holdout = None if alphas.size == 1 else (holdout_seed, fraction)
+    features, alphas, fit_intercept, _, batch_size, holdout = model._prepare_fit(X)
     train, val = dask.compute(ridge_stats(features, X, Y, batch_size, holdout))[0]
-    if holdout is None:
-        model.alpha_ = float(alphas[0])
-        model.cv_mse_ = None
-        total = train
-    else:
-        if val.n == 0 or train.n == 0:
-            raise ValueError(
-                f"validation_fraction: the hold-out of {fraction} of {n} rows kept "
-                f"{val.n} validation and {train.n} training rows; several alphas need "
-                f"both (use more rows or a single alpha)"
-            )
-        model.cv_mse_ = _validation_mse(train, val, alphas, fit_intercept)
-        model.alpha_ = float(alphas[int(np.argmin(model.cv_mse_))])
-        total = train + val
-        del train, val
-    W, b = _solve(total, model.alpha_, fit_intercept)
-    model.features_ = features
-    model.n_features_in_ = X.shape[1]
-    model._holdout_seed = holdout_seed
-    if y_ndim == 1:
-        model.coef_, model.intercept_ = W[:, 0].copy(), float(b[0])
-    else:
-        model.coef_, model.intercept_ = np.ascontiguousarray(W.T), b
+    W, b = model._finish_fit(features, X.shape[1], train, val, alphas, fit_intercept, holdout)
+    model._set_coefs(W, b, y_ndim)
     return model
 
 

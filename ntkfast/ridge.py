@@ -367,10 +367,13 @@ class _BaseNTKRidge(BaseEstimator):
         batch_size = None if self.batch_size is None else check_int(self.batch_size, "batch_size", 1)
         return alphas, fit_intercept, verbose, fraction, batch_size
 
-    def _fit_targets(self, X, Y):
-        """Fit on validated ``X`` (n, d) and float64 targets ``Y`` (n, t); sets coef_ etc."""
+    def _prepare_fit(self, X):
+        """Checked parameters, the drawn feature map and the hold-out of a fit on ``X``.
+
+        Shared by the in-memory and the dask fit (ntkfast/_dask.py), so that both make the
+        same random draws.  ``X`` may be lazy: only its shape, dtype and first row are used.
+        """
         alphas, fit_intercept, verbose, fraction, batch_size = self._check_params()
-        n = X.shape[0]
         rng = check_random_state(self.random_state)
         feature_seed, holdout_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=2))
         features = NTKRandomFeatures(
@@ -380,19 +383,20 @@ class _BaseNTKRidge(BaseEstimator):
         )
         # The random weights depend only on the number of columns and the dtype: one row
         # is enough, and a memory-mapped X is not read here.
-        features.fit(np.ascontiguousarray(X[:1]))
+        features.fit(X[:1])
         m = features._n_output()
         check_allocation(
             (3 if alphas.size == 1 else 6) * m * m * 8,
             f"n_components: ridge statistics for {m} features (several {m} x {m} float64 matrices)",
         )
         holdout = None if alphas.size == 1 else (holdout_seed, fraction)
-        bar, progress = _progress_bar(verbose, n, f"{type(self).__name__}.fit")
-        try:
-            train, val = _accumulate(features, X, Y, batch_size, 0, holdout, progress)
-        finally:
-            if bar is not None:
-                bar.close()
+        return features, alphas, fit_intercept, verbose, batch_size, holdout
+
+    def _finish_fit(self, features, n_features, train, val, alphas, fit_intercept, holdout):
+        """Choose alpha from the accumulated statistics, solve, and set the fitted attributes.
+
+        Returns the weights ``W`` (m, t) and intercepts ``b`` (t,).
+        """
         if holdout is None:
             self.alpha_ = float(alphas[0])
             self.cv_mse_ = None
@@ -400,8 +404,8 @@ class _BaseNTKRidge(BaseEstimator):
         else:
             if val.n == 0 or train.n == 0:
                 raise ValueError(
-                    f"validation_fraction: the hold-out of {fraction} of {n} rows kept "
-                    f"{val.n} validation and {train.n} training rows; several alphas need "
+                    f"validation_fraction: the hold-out of {holdout[1]} of {train.n + val.n} rows "
+                    f"kept {val.n} validation and {train.n} training rows; several alphas need "
                     f"both (use more rows or a single alpha)"
                 )
             self.cv_mse_ = _validation_mse(train, val, alphas, fit_intercept)
@@ -410,9 +414,21 @@ class _BaseNTKRidge(BaseEstimator):
             del train, val
         W, b = _solve(total, self.alpha_, fit_intercept)
         self.features_ = features
-        self.n_features_in_ = X.shape[1]
-        self._holdout_seed = holdout_seed
+        self.n_features_in_ = n_features
+        self._holdout_seed = None if holdout is None else holdout[0]
         return W, b
+
+    def _fit_targets(self, X, Y):
+        """Fit on validated ``X`` (n, d) and float64 targets ``Y`` (n, t); sets coef_ etc."""
+        features, alphas, fit_intercept, verbose, batch_size, holdout = self._prepare_fit(
+            np.ascontiguousarray(X[:1]))
+        bar, progress = _progress_bar(verbose, X.shape[0], f"{type(self).__name__}.fit")
+        try:
+            train, val = _accumulate(features, X, Y, batch_size, 0, holdout, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self._finish_fit(features, X.shape[1], train, val, alphas, fit_intercept, holdout)
 
     def _decision(self, X):
         """``features(X) @ coef_.T + intercept_``, batch by batch, in float64."""
@@ -530,11 +546,15 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         X = _check_X(X)
         Y, y_ndim = _check_targets(y, X.shape[0])
         W, b = self._fit_targets(X, Y)
+        self._set_coefs(W, b, y_ndim)
+        return self
+
+    def _set_coefs(self, W, b, y_ndim):
+        # sklearn's Ridge layout: coef_ (n_components,) for 1-D y, (n_targets, n_components) else.
         if y_ndim == 1:
             self.coef_, self.intercept_ = W[:, 0].copy(), float(b[0])
         else:
             self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
-        return self
 
     def predict(self, X):
         """Predictions for ``X``, computed batch by batch.
