@@ -164,21 +164,22 @@ def bench_ntk(rep, g, args):
     cross = [c["n"] for c in curve if c["features_ridge"] < c["exact"]]
     rep.add("Crossover (smallest n of the grid where features + ridge is faster): "
             + (f"n = {cross[0]:,}" if cross else "not reached on this grid") + ".", "")
-    # A flop count says where the crossover must lie, whatever the implementation:
-    # exact = n^2 d (Gram) + n^3 / 3 (Cholesky); features = transform + n m^2 (syrk) + m^3 / 3.
+    # A count of multiply-adds says where the crossover must lie, whatever the implementation:
+    # exact = n^2 d / 2 (symmetric Gram) + n^3 / 6 (Cholesky); features = transform
+    # (2 d m1 + 2 (depth-1) m1^2 per row: ReLU and step products) + n m^2 / 2 (syrk) + m^3 / 6.
     m1 = m - ntkfast.default_sketch_components(m)
-    rep.add("Flop model (multiply-adds): exact `n^2 d + n^3/3`; features "
-            f"`n (2 d m1 + 2 (depth-1) m1^2) + n m^2 + m^3/3` with m1 = {m1}: "
+    rep.add("Operation count (multiply-adds): exact `n^2 d/2 + n^3/6`; features "
+            f"`n (2 d m1 + 2 (depth-1) m1^2) + n m^2/2 + m^3/6` with m1 = {m1}: "
             + ", ".join(f"n={n:,}: {_flops_ratio(n, 64, m, m1, depth):.2f}x"
                         for n in (5000, 10000, 20000, 40000))
-            + " (exact / features): the bound on the speed-up an implementation at equal "
-            "flop rate could reach.", "")
+            + " (exact / features): the speed-up an implementation running both at the same "
+            "flop rate would reach (it ignores the exact kernel's elementwise work and the FFTs).", "")
     return curve
 
 
 def _flops_ratio(n, d, m, m1, depth):
-    exact = n * n * d + n ** 3 / 3
-    feats = n * (2 * d * m1 + 2 * (depth - 1) * m1 * m1) + n * m * m + m ** 3 / 3
+    exact = n * n * d / 2 + n ** 3 / 6
+    feats = n * (2 * d * m1 + 2 * (depth - 1) * m1 * m1) + n * m * m / 2 + m ** 3 / 6
     return exact / feats
 
 
