@@ -1,7 +1,8 @@
 """Run the benchmark grid of issue 4 and write ``results.md`` and ``time_vs_n.png``.
 
-    PYTHONPATH=$PWD python bench/report.py            # default grid, a few minutes on 2 cores
-    PYTHONPATH=$PWD python bench/report.py --quick    # smoke run, well under a minute
+    PYTHONPATH=$PWD python bench/report.py            # default grid: 19 min on 2 loaded cores
+    PYTHONPATH=$PWD python bench/report.py --quick    # smoke run, under a minute
+    PYTHONPATH=$PWD python bench/report.py --only sketch,ntk   # some sections only
     PYTHONPATH=$PWD python bench/report.py --large    # also n = 20,000 and 40,000 exact
                                                       # (12.8 GB for the 40,000 kernel)
 
