@@ -1,0 +1,30 @@
+"""The benchmark report runs end to end on a tiny grid (no timing is checked)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORT = os.path.join(ROOT, "bench", "report.py")
+
+
+@pytest.mark.skipif(not os.path.exists(REPORT), reason="bench/ is not shipped with the package")
+def test_report_quick_runs(tmp_path):
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               # Passive OpenMP waiting: on a busy machine spinning workers make each tiny
+               # call of the smoke grid take tens of milliseconds (see bench/results.md).
+               OMP_WAIT_POLICY="passive")
+    # A subset of the quick grid keeps this well under 30 s on 2 busy cores; every section
+    # is still exercised by `python bench/report.py --quick`.
+    subprocess.run([sys.executable, REPORT, "--quick", "--only", "sketch,ntk,scaling",
+                    "--repeat", "1", "--out", str(tmp_path)],
+                   env=env, check=True, capture_output=True, text=True, timeout=300)
+    text = (tmp_path / "results.md").read_text()
+    for heading in ("## 2. TensorSketch", "## 3. NTK random features", "## 4. Linear scaling",
+                    "load average"):
+        assert heading in text
+    assert "nan" not in text.lower().replace("nanosecond", "")
+    png = (tmp_path / "time_vs_n.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
