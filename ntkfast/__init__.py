@@ -5,6 +5,13 @@ Han, Avron, Shoham, Kim and Shin, "Random Features for the Neural Tangent Kernel
 """
 import os as _os
 
+# OpenMP threads that busy-wait between parallel regions steal the core from whatever else
+# runs on the machine, and wait a whole scheduler time slice when it is busy: measured on 2
+# shared cores, a transform in 64-row batches took 0.77 s with the default policy and 0.07 s
+# with passive waiting.  Set before the OpenMP runtime is loaded (it reads the variable
+# once); an explicit OMP_WAIT_POLICY in the environment is respected.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from ._sketch import CAPI_VERSION as capi_version
 from ._sketch import HAVE_OPENMP as _HAVE_OPENMP  # noqa: F401  (diagnostics: built with OpenMP?)
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
