@@ -155,6 +155,29 @@ _CONTROLLER = None
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMITER = None
+_LOCAL_SETTERS = []
+
+
+def _thread_local_setters():
+    """``openblas_set_num_threads_local`` of every loaded OpenBLAS that has it.
+
+    OpenBLAS (0.3.27 and later) keeps a per-thread thread count, captured from the global
+    one when a thread first calls BLAS: a global ``openblas_set_num_threads(1)`` made from
+    another Python thread later does not reach it.  The thread-local setter does.
+    """
+    import ctypes
+
+    setters = []
+    for lib in _CONTROLLER.lib_controllers:
+        if lib.internal_api != "openblas":
+            continue
+        try:
+            fn = ctypes.CDLL(lib.filepath).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        setters.append(fn)
+    return setters
 
 
 @contextlib.contextmanager
@@ -163,26 +186,31 @@ def blas_single_threaded():
 
     The fused feature kernels call BLAS from each of their OpenMP threads; a multi-threaded
     BLAS underneath would start threads of its own for every small product and the two
-    pools would fight (measured: 10x slower).  The threadpoolctl controller is created once
-    (it scans the loaded libraries); each ``limit`` then costs microseconds.
+    pools would fight (measured: 10x slower), and OpenBLAS sgemm splits a product between
+    its threads in a way that changes the rounding (results would depend on it).
 
-    Reference-counted across Python threads: the limit is set by the first user and the
-    original one restored by the last.  (Nested ``threadpoolctl`` limits from concurrent
-    threads restore out of order: a transformer used from 8 threads at once left BLAS
-    single-threaded for the rest of the process.)
+    OpenBLAS is limited for the calling thread only (``openblas_set_num_threads_local``,
+    restored on exit), so concurrent Python threads neither see nor undo each other's
+    limits.  Other BLAS libraries get a threadpoolctl limit, reference-counted across
+    threads: set by the first user, restored by the last.  The threadpoolctl controller is
+    created once (it scans the loaded libraries).
     """
-    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER
+    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER, _LOCAL_SETTERS
     with _BLAS_LOCK:
         if _CONTROLLER is None:
             from threadpoolctl import ThreadpoolController
 
             _CONTROLLER = ThreadpoolController()
+            _LOCAL_SETTERS = _thread_local_setters()
         if _BLAS_USERS == 0:
             _BLAS_LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
         _BLAS_USERS += 1
+    previous = [set_local(1) for set_local in _LOCAL_SETTERS]
     try:
         yield
     finally:
+        for set_local, n in zip(_LOCAL_SETTERS, previous):
+            set_local(n)
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
