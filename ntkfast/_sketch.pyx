@@ -6,7 +6,7 @@
 # ntkfast/*.py, release the GIL and run an OpenMP loop over them.
 #
 # Determinism: every parallel loop writes each output row (or each fixed block of
-# ROW_BLOCK rows) from exactly one thread, and the partition into blocks never depends on
+# ROW_BLOCK_F / ROW_BLOCK_D rows) from exactly one thread, and the partition into blocks never depends on
 # the number of threads, so results are bit-identical for any thread count.
 cimport cython
 from cython cimport floating
@@ -23,11 +23,23 @@ from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_t
 
 cdef double PI = 3.141592653589793238462643383279502884
 
-# Rows per GEMM call in the fused feature kernels.  Small enough that the pre-activations
-# of a block stay in L2 while the activation is applied, large enough for GEMM efficiency.
-# Fixed (not derived from the thread count) so that results do not depend on it.
+# Rows per GEMM call in the fused feature kernels: blocks are aligned on the absolute row
+# index (see _block_layout), so the partition never depends on the thread count or the batch
+# size.  float64 uses 64-row calls (OpenBLAS packs the weights once per call: fewer, larger
+# calls measured 1.2x the bare matmul against 1.6x with 16 rows).  float32 keeps 16-row
+# calls: OpenBLAS threads larger sgemm calls when a limit set in another Python thread has
+# not reached it, and its threaded sgemm rounds rows differently (dgemm does not).
 cdef enum:
-    ROW_BLOCK = 16
+    ROW_BLOCK = 64          # the largest of the two: sizes scratch buffers and batches
+    ROW_BLOCK_F = 16
+    ROW_BLOCK_D = 64
+
+
+cdef inline Py_ssize_t _row_block(floating* dtype_tag) noexcept nogil:
+    if floating is float:
+        return ROW_BLOCK_F
+    else:
+        return ROW_BLOCK_D
 
 HAVE_OPENMP = bool(NTKFAST_HAVE_OPENMP)
 
@@ -387,27 +399,28 @@ def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
             count_sketch_row(&X[i, 0], k, &indices[0], &signs[0], &out[i, 0], n_buckets)
 
 
-cdef inline void _block_layout(Py_ssize_t n, Py_ssize_t row_offset, Py_ssize_t* head,
-                               Py_ssize_t* n_full, Py_ssize_t* tail) noexcept nogil:
-    """Split n rows starting at absolute row ``row_offset`` into blocks aligned on ROW_BLOCK.
+cdef inline void _block_layout(Py_ssize_t n, Py_ssize_t row_offset, Py_ssize_t rb,
+                               Py_ssize_t* head, Py_ssize_t* n_full, Py_ssize_t* tail) noexcept nogil:
+    """Split n rows starting at absolute row ``row_offset`` into blocks of ``rb`` aligned on rb.
 
     BLAS may round a row's dot products differently depending on its position inside the
     block it is given (seen with OpenBLAS sgemm), so every row is always computed at the
-    position ``absolute row % ROW_BLOCK`` of a full ROW_BLOCK-row call: a partial block at
+    position ``absolute row % rb`` of a full rb-row call: a partial block at
     either end is padded with zero rows.  A row's features then depend on nothing but its
     own values and its absolute index -- not on threads, batch size or dask chunking.
     """
-    head[0] = min(n, (ROW_BLOCK - row_offset % ROW_BLOCK) % ROW_BLOCK)
-    n_full[0] = (n - head[0]) // ROW_BLOCK
-    tail[0] = n - head[0] - n_full[0] * ROW_BLOCK
+    head[0] = min(n, (rb - row_offset % rb) % rb)
+    n_full[0] = (n - head[0]) // rb
+    tail[0] = n - head[0] - n_full[0] * rb
 
 
-def _padded_block(X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t position, Py_ssize_t out_width):
-    """A zero (ROW_BLOCK, ldx) block holding X[start:stop] at ``position``, and an output block."""
+def _padded_block(X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t position, Py_ssize_t out_width,
+                  Py_ssize_t rb):
+    """A zero (rb, ldx) block holding X[start:stop] at ``position``, and an output block."""
     X = np.asarray(X)
-    x_pad = np.zeros((ROW_BLOCK, X.shape[1]), dtype=X.dtype)
+    x_pad = np.zeros((rb, X.shape[1]), dtype=X.dtype)
     x_pad[position:position + stop - start] = X[start:stop]
-    return x_pad, np.empty((ROW_BLOCK, out_width), dtype=X.dtype)
+    return x_pad, np.empty((rb, out_width), dtype=X.dtype)
 
 
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
@@ -428,17 +441,18 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
     cdef floating[:, ::1] x_pad, out_pad
     if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m or row_offset < 0:
         raise ValueError("dense_activation: inconsistent shapes")
-    _block_layout(n, row_offset, &head, &n_full, &tail)
+    cdef Py_ssize_t rb = _row_block(<floating*>NULL)
+    _block_layout(n, row_offset, rb, &head, &n_full, &tail)
     n_threads = effective_threads(n_threads, <double>n * m * k)
     with nogil:
         for blk in prange(n_full, schedule="static", num_threads=n_threads):
-            r0 = head + blk * ROW_BLOCK
-            dense_activation_block(&X[r0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+            r0 = head + blk * rb
+            dense_activation_block(&X[r0, 0], ldx, rb, k, &W[0, 0], m,
                                    &scale[0], order, &out[r0, 0], ldo)
-    for start, stop, pos in ((0, head, row_offset % ROW_BLOCK), (n - tail, n, 0)):
+    for start, stop, pos in ((0, head, row_offset % rb), (n - tail, n, 0)):
         if stop > start:
-            x_pad, out_pad = _padded_block(X, start, stop, pos, ldo)
-            dense_activation_block(&x_pad[0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+            x_pad, out_pad = _padded_block(X, start, stop, pos, ldo, rb)
+            dense_activation_block(&x_pad[0, 0], ldx, rb, k, &W[0, 0], m,
                                    &scale[0], order, &out_pad[0, 0], ldo)
             out[start:stop, :m] = out_pad[pos:pos + stop - start, :m]
 
@@ -464,18 +478,19 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
     if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
             or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m or row_offset < 0):
         raise ValueError("step_sketch: inconsistent shapes")
-    _block_layout(n, row_offset, &head, &n_full, &tail)
+    cdef Py_ssize_t rb = _row_block(<floating*>NULL)
+    _block_layout(n, row_offset, rb, &head, &n_full, &tail)
     n_threads = effective_threads(n_threads, <double>n * m * k)
     with nogil:
         for blk in prange(n_full, schedule="static", num_threads=n_threads):
-            r0 = head + blk * ROW_BLOCK
-            step_sketch_block(&X[r0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+            r0 = head + blk * rb
+            step_sketch_block(&X[r0, 0], ldx, rb, k, &W[0, 0], m,
                               scale, &indices[0], &signs[0], &out[r0, 0], D, D,
                               &work[omp_get_thread_num(), 0])
-    for start, stop, pos in ((0, head, row_offset % ROW_BLOCK), (n - tail, n, 0)):
+    for start, stop, pos in ((0, head, row_offset % rb), (n - tail, n, 0)):
         if stop > start:
-            x_pad, out_pad = _padded_block(X, start, stop, pos, D)
-            step_sketch_block(&x_pad[0, 0], ldx, ROW_BLOCK, k, &W[0, 0], m,
+            x_pad, out_pad = _padded_block(X, start, stop, pos, D, rb)
+            step_sketch_block(&x_pad[0, 0], ldx, rb, k, &W[0, 0], m,
                               scale, &indices[0], &signs[0], &out_pad[0, 0], D, D, &work[0, 0])
             out[start:stop, :] = out_pad[pos:pos + stop - start, :]
 
