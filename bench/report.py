@@ -57,7 +57,8 @@ def grid(args):
         "repeat": 2 if q else args.repeat,
         "arccos": [(5_000 if q else 100_000, 64, 1024 if q else 4096)],
         "sketch": [(1_000 if q else 20_000, 128 if q else 512, 1024 if q else 4096)],
-        "ntk_n": [250, 500, 1000] if q else [2500, 5000, 10000] + ([20000, 40000] if args.large else []),
+        "ntk_n": (args.ntk_n if args.ntk_n else
+                  [250, 500, 1000] if q else [2500, 5000, 10000] + ([20000, 40000] if args.large else [])),
         "ntk_m": 512 if q else 8192,
         "scale_n": [2500, 5000, 10000] if q else [25_000, 50_000, 100_000, 200_000],
         "scale_d": [32, 128, 512] if q else [32, 64, 128, 256, 512, 1024],
@@ -334,6 +335,8 @@ def main(argv=None):
                    default=os.environ.get("NTKFAST_BENCH_LARGE", "") not in ("", "0"),
                    help="add n = 20,000 and 40,000 to the exact-vs-features comparison "
                         "(also NTKFAST_BENCH_LARGE=1); the 40,000 kernel needs 12.8 GB")
+    p.add_argument("--ntk-n", default=None, type=lambda v: [int(x) for x in v.split(",")],
+                   help="comma-separated n of comparison 3 (overrides the grid and --large)")
     p.add_argument("--casp", default=None, help="path to CASP.csv for comparison 3")
     p.add_argument("--alpha", type=float, default=10.0, help="ridge penalty of comparison 3")
     p.add_argument("--repeat", type=int, default=3)
@@ -350,7 +353,8 @@ def main(argv=None):
     rep.add("# ntkfast benchmarks", "",
             "Command: `PYTHONPATH=$PWD python bench/report.py"
             + (" --quick" if args.quick else "") + (" --large" if args.large else "")
-            + (f" --only {args.only}" if args.only else "") + "`", "")
+            + (f" --only {args.only}" if args.only else "")
+            + (" --ntk-n " + ",".join(map(str, args.ntk_n)) if args.ntk_n else "") + "`", "")
     rep.table(["machine", ""], [[k, v] for k, v in info.items()])
     curve = None
     sections = [("arccos", lambda: bench_arccos(rep, g)), ("sketch", lambda: bench_sketch(rep, g)),

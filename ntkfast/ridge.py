@@ -273,12 +273,29 @@ def _accumulate(features, X, Y, batch_size=None, row_offset=0, holdout=None, pro
 # Solvers
 # --------------------------------------------------------------------------------------------
 
+# scipy's bundled OpenBLAS (0.3.30) crashed the interpreter (SIGSEGV) in a multi-threaded
+# Cholesky of a 30,000 x 30,000 matrix on this project's 2-core machine; 20,000 worked, and
+# 30,000 on one BLAS thread worked (144 s).  Larger matrices are factored on one BLAS
+# thread: slower, never a crash.
+_THREADED_CHOLESKY_MAX_N = 20_000
+
+
+def _cho_factor_inplace(A):
+    """``scipy.linalg.cho_factor`` of the upper triangle of Fortran-ordered ``A``, in place."""
+    if A.shape[0] <= _THREADED_CHOLESKY_MAX_N:
+        return scipy.linalg.cho_factor(A, lower=False, overwrite_a=True, check_finite=False)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return scipy.linalg.cho_factor(A, lower=False, overwrite_a=True, check_finite=False)
+
+
 def _solve(stats, alpha, fit_intercept):
     """``(W, b)``: the ridge solution ``(C + alpha I) W = B`` and intercept ``ybar - mu W``."""
     C, B, mu, ybar = stats.centred(fit_intercept)
     C.flat[:: C.shape[0] + 1] += alpha
     try:
-        factor = scipy.linalg.cho_factor(C, lower=False, overwrite_a=True, check_finite=False)
+        factor = _cho_factor_inplace(C)
         W = scipy.linalg.cho_solve(factor, B, check_finite=False)
     except np.linalg.LinAlgError:
         # Only reachable when alpha is negligible next to the Gram matrix and rounding makes
@@ -777,7 +794,7 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         K.flat[:: n + 1] += alpha
         # K is C-contiguous and symmetric: its transpose is the same matrix in Fortran
         # order, which LAPACK factors in place (no n x n copy).
-        factor = scipy.linalg.cho_factor(K.T, lower=False, overwrite_a=True, check_finite=False)
+        factor = _cho_factor_inplace(K.T)
         A = scipy.linalg.cho_solve(factor, Y - ybar, check_finite=False)
         del K, factor
         self.X_fit_ = X
