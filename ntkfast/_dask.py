@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from ._validation import check_finite, check_int, float_dtype
+from ._validation import check_2d_shape, check_finite, check_int, float_dtype
 
 # Blocks of per-block ridge statistics summed by one task of the tree reduction.
 _SPLIT_EVERY = 8
@@ -34,22 +34,12 @@ def _check_dask_X(X, n_features=None, name="X"):
     Values (NaN/inf) are checked block by block when the blocks are computed.
     """
     float_dtype(X.dtype, name)
-    if X.ndim != 2:
-        raise ValueError(
-            f"{name}: expected a 2-D dask array of shape (n_samples, n_features), "
-            f"got a {X.ndim}-D array of shape {X.shape}"
-        )
-    if any(np.isnan(c) for c in X.chunks[0]) or np.isnan(X.shape[1]):
+    if X.ndim == 2 and (any(np.isnan(c) for c in X.chunks[0]) or np.isnan(X.shape[1])):
         raise ValueError(
             f"{name}: expected a dask array with known chunk sizes (the absolute row index of "
             f"each block fixes its features), got unknown ones; call {name}.compute_chunk_sizes() first"
         )
-    if X.shape[0] == 0:
-        raise ValueError(f"{name}: expected at least 1 sample, got an array of shape {X.shape}")
-    if X.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least 1 feature, got an array of shape {X.shape}")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name}: expected {n_features} features (as seen in fit), got {X.shape[1]}")
+    check_2d_shape(X, name, n_features)
     if len(X.chunks[1]) != 1:
         # Every row needs all of its columns at once; rows stay chunked as they were.
         X = X.rechunk({1: -1})
@@ -140,20 +130,13 @@ def _targets_as_dask(y, X):
     """
     import dask.array as da
 
-    from .ridge import _check_targets
+    from .ridge import _check_target_shape, _check_targets
 
     n = X.shape[0]
     if not is_dask_array(y):
         Y, y_ndim = _check_targets(y, n)
         return da.from_array(Y, chunks=(X.chunks[0], -1)), y_ndim
-    if y.dtype.kind not in "iuf" or y.dtype == np.bool_:
-        raise TypeError(f"y: expected real numbers, got dtype {y.dtype}")
-    if y.ndim not in (1, 2):
-        raise ValueError(f"y: expected a 1-D or 2-D array, got a {y.ndim}-D array of shape {y.shape}")
-    if y.shape[0] != n:
-        raise ValueError(f"y: expected {n} rows (the number of rows of X), got {y.shape[0]}")
-    if y.ndim == 2 and y.shape[1] == 0:
-        raise ValueError(f"y: expected at least 1 target column, got shape {y.shape}")
+    _check_target_shape(y, n)  # values are checked block by block
     y_ndim = y.ndim
     Y = y.astype(np.float64).reshape(n, -1) if y.ndim == 1 else y.astype(np.float64)
     return Y.rechunk((X.chunks[0], -1)), y_ndim

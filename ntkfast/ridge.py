@@ -71,10 +71,8 @@ def _check_fraction(value, name):
     return value
 
 
-def _check_targets(y, n_samples, name="y"):
-    """Regression targets as a 2-D float64 array ``(n_samples, n_targets)``; also the input ndim."""
-    _check_not_none(y, name)
-    y = np.asarray(y)
+def _check_target_shape(y, n_samples, name="y"):
+    """dtype and shape checks of targets (numpy or dask: nothing is computed)."""
     if y.dtype.kind not in "iuf" or y.dtype == np.bool_:
         raise TypeError(f"{name}: expected real numbers, got dtype {y.dtype}")
     if y.ndim not in (1, 2):
@@ -83,6 +81,13 @@ def _check_targets(y, n_samples, name="y"):
         raise ValueError(f"{name}: expected {n_samples} rows (the number of rows of X), got {y.shape[0]}")
     if y.ndim == 2 and y.shape[1] == 0:
         raise ValueError(f"{name}: expected at least 1 target column, got shape {y.shape}")
+
+
+def _check_targets(y, n_samples, name="y"):
+    """Regression targets as a 2-D float64 array ``(n_samples, n_targets)``; also the input ndim."""
+    _check_not_none(y, name)
+    y = np.asarray(y)
+    _check_target_shape(y, n_samples, name)
     Y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
     if not np.all(np.isfinite(Y)):
         row = int(np.argmax(~np.isfinite(Y).all(axis=1)))
