@@ -6,7 +6,7 @@
 # ntkfast/*.py, release the GIL and run an OpenMP loop over them.
 #
 # Determinism: every parallel loop writes each output row (or each fixed block of
-# ROW_BLOCK_F / ROW_BLOCK_D rows) from exactly one thread, and the partition into blocks never depends on
+# ROW_BLOCK rows) from exactly one thread, and the partition into blocks never depends on
 # the number of threads, so results are bit-identical for any thread count.
 cimport cython
 from cython cimport floating
@@ -23,23 +23,12 @@ from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_t
 
 cdef double PI = 3.141592653589793238462643383279502884
 
-# Rows per GEMM call in the fused feature kernels: blocks are aligned on the absolute row
+# Rows per GEMM call in the fused feature kernels.  Blocks are aligned on the absolute row
 # index (see _block_layout), so the partition never depends on the thread count or the batch
-# size.  float64 uses 64-row calls (OpenBLAS packs the weights once per call: fewer, larger
-# calls measured 1.2x the bare matmul against 1.6x with 16 rows).  float32 keeps 16-row
-# calls: OpenBLAS threads larger sgemm calls when a limit set in another Python thread has
-# not reached it, and its threaded sgemm rounds rows differently (dgemm does not).
+# size.  OpenBLAS packs the weights once per call: 64-row calls measured 1.15x (float32) and
+# 1.18x (float64) the bare matmul on 2 threads, 16-row calls 1.9x and 1.6x.
 cdef enum:
-    ROW_BLOCK = 64          # the largest of the two: sizes scratch buffers and batches
-    ROW_BLOCK_F = 16
-    ROW_BLOCK_D = 64
-
-
-cdef inline Py_ssize_t _row_block(floating* dtype_tag) noexcept nogil:
-    if floating is float:
-        return ROW_BLOCK_F
-    else:
-        return ROW_BLOCK_D
+    ROW_BLOCK = 64
 
 HAVE_OPENMP = bool(NTKFAST_HAVE_OPENMP)
 
@@ -441,7 +430,7 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
     cdef floating[:, ::1] x_pad, out_pad
     if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m or row_offset < 0:
         raise ValueError("dense_activation: inconsistent shapes")
-    cdef Py_ssize_t rb = _row_block(<floating*>NULL)
+    cdef Py_ssize_t rb = ROW_BLOCK
     _block_layout(n, row_offset, rb, &head, &n_full, &tail)
     n_threads = effective_threads(n_threads, <double>n * m * k)
     with nogil:
@@ -478,7 +467,7 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
     if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
             or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m or row_offset < 0):
         raise ValueError("step_sketch: inconsistent shapes")
-    cdef Py_ssize_t rb = _row_block(<floating*>NULL)
+    cdef Py_ssize_t rb = ROW_BLOCK
     _block_layout(n, row_offset, rb, &head, &n_full, &tail)
     n_threads = effective_threads(n_threads, <double>n * m * k)
     with nogil:

@@ -156,14 +156,17 @@ _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMITER = None
 _LOCAL_SETTERS = []
+_LOCAL_PREVIOUS = []
 
 
 def _thread_local_setters():
     """``openblas_set_num_threads_local`` of every loaded OpenBLAS that has it.
 
-    OpenBLAS (0.3.27 and later) keeps a per-thread thread count, captured from the global
-    one when a thread first calls BLAS: a global ``openblas_set_num_threads(1)`` made from
-    another Python thread later does not reach it.  The thread-local setter does.
+    The threading decision of OpenBLAS 0.3.30/0.3.31 (scipy's and numpy's wheels) follows the
+    value this function sets, not (always) the one ``openblas_set_num_threads`` sets, which
+    threadpoolctl uses: with threadpoolctl's limit alone, a transform run from a worker Python
+    thread still went through multi-threaded sgemm.  Despite its name it acts on every thread
+    in these pthreads builds (measured), so it is set and restored like a global limit.
     """
     import ctypes
 
@@ -189,13 +192,13 @@ def blas_single_threaded():
     pools would fight (measured: 10x slower), and OpenBLAS sgemm splits a product between
     its threads in a way that changes the rounding (results would depend on it).
 
-    OpenBLAS is limited for the calling thread only (``openblas_set_num_threads_local``,
-    restored on exit), so concurrent Python threads neither see nor undo each other's
-    limits.  Other BLAS libraries get a threadpoolctl limit, reference-counted across
-    threads: set by the first user, restored by the last.  The threadpoolctl controller is
-    created once (it scans the loaded libraries).
+    The limits (threadpoolctl's, and OpenBLAS's ``openblas_set_num_threads_local``, see
+    ``_thread_local_setters``) are process-wide, so they are reference-counted across Python
+    threads: set by the first user, restored by the last, never undone under a thread that is
+    still inside.  The threadpoolctl controller is created once (it scans the loaded
+    libraries).
     """
-    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER, _LOCAL_SETTERS
+    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER, _LOCAL_SETTERS, _LOCAL_PREVIOUS
     with _BLAS_LOCK:
         if _CONTROLLER is None:
             from threadpoolctl import ThreadpoolController
@@ -204,16 +207,16 @@ def blas_single_threaded():
             _LOCAL_SETTERS = _thread_local_setters()
         if _BLAS_USERS == 0:
             _BLAS_LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
+            _LOCAL_PREVIOUS = [set_local(1) for set_local in _LOCAL_SETTERS]
         _BLAS_USERS += 1
-    previous = [set_local(1) for set_local in _LOCAL_SETTERS]
     try:
         yield
     finally:
-        for set_local, n in zip(_LOCAL_SETTERS, previous):
-            set_local(n)
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
+                for set_local, n in zip(_LOCAL_SETTERS, _LOCAL_PREVIOUS):
+                    set_local(n)
                 _BLAS_LIMITER.restore_original_limits()
                 _BLAS_LIMITER = None
 

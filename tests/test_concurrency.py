@@ -150,3 +150,17 @@ def test_unpickled_transformer_from_threads():
     want = rf.transform(X)
     for got in _run_together(lambda i: rf.transform(X)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_concurrent_large_float32_products_bit_identical():
+    # Products above OpenBLAS's threading threshold (M * N * K > 262,144): a BLAS limit undone
+    # by one thread while another is still inside used to let float32 sgemm run threaded
+    # (which rounds rows differently) in 1-4 of 40 concurrent transforms.
+    X = _data(n=1500, d=6, dtype=np.float32)
+    rf = ntkfast.NTKRandomFeatures(depth=2, n_components=1024, kernel="nngp", random_state=0).fit(X)
+    chunks = np.array_split(np.arange(X.shape[0]), N_THREADS)
+    sequential = [rf.transform(X[c], batch_size=70 + i) for i, c in enumerate(chunks)]
+    for _ in range(3):
+        together = _run_together(lambda i: rf.transform(X[chunks[i]], batch_size=70 + i))
+        for a, b in zip(sequential, together):
+            np.testing.assert_array_equal(b, a)
