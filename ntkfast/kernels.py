@@ -27,32 +27,21 @@ _KIND = {"arccos0": 0, "arccos1": 1, "nngp": 2, "ntk": 3}
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def row_norms(X):
-    """Euclidean norms of the rows of ``X`` in float64, without overflow or underflow.
+def _norms_and_unit_rows(X, dtype):
+    """Euclidean row norms of ``X`` (float64) and its unit rows (in ``dtype``).
 
-    Each row is divided by its largest magnitude before squaring, so rows with entries
-    of 1e300 or 1e-300 keep finite, accurate norms.
-    """
-    X64 = np.asarray(X, dtype=np.float64)
-    scale = np.max(np.abs(X64), axis=1)
-    safe = np.where(scale > 0, scale, 1.0)
-    Z = X64 / safe[:, None]
-    return scale * np.sqrt(np.einsum("ij,ij->i", Z, Z))
-
-
-def _unit_rows(X):
-    """Rows of ``X`` divided by their norms, in X's dtype; zero rows stay zero.
-
-    Divided in float64 through the row's largest magnitude: ``X / ||x||`` with a
-    subnormal ``||x||`` (rows near 1e-310) would divide by a norm rounded to a few bits
-    and shift every cosine of the row (kappa0 of a 45-degree pair came out 0.745, not
+    Each row is divided by its largest magnitude first, in float64, so that rows with
+    entries of 1e300 or 1e-300 keep finite, accurate norms, and a row near 1e-310 is not
+    divided by a norm rounded to a few bits (kappa0 of a 45-degree pair came out 0.745, not
     0.75); a float32 row norm can also exceed float32's range when its entries do not.
+    Zero rows get norm 0 and stay zero.
     """
     X64 = np.asarray(X, dtype=np.float64)
     scale = np.max(np.abs(X64), axis=1)
     Z = X64 / np.where(scale > 0, scale, 1.0)[:, None]
     zn = np.sqrt(np.einsum("ij,ij->i", Z, Z))
-    return (Z / np.where(zn > 0, zn, 1.0)[:, None]).astype(X.dtype, copy=False)
+    unit = (Z / np.where(zn > 0, zn, 1.0)[:, None]).astype(dtype, copy=False)
+    return scale * zn, unit
 
 
 def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
@@ -87,10 +76,8 @@ def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
     X = check_array(X, "X")
     Y = X if symmetric else check_array(Y, "Y")
 
-    norm_x = row_norms(X)
-    norm_y = norm_x if symmetric else row_norms(Y)
-    Xn = _unit_rows(X.astype(dtype, copy=False))
-    Yn = Xn if symmetric else _unit_rows(Y.astype(dtype, copy=False))
+    norm_x, Xn = _norms_and_unit_rows(X, dtype)
+    norm_y, Yn = (norm_x, Xn) if symmetric else _norms_and_unit_rows(Y, dtype)
 
     out = np.empty((n_x, n_y), dtype=dtype)
     block = max(1, min(n_x, _BLOCK_ELEMENTS // max(n_y, 1)))
