@@ -116,7 +116,7 @@ def _as_list(value, name):
         ) from None
 
 
-def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _names=None):
+def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None):
     """TensorSketch of the row-wise tensor product ``u1 (x) u2 (x) ... (x) up``.
 
     Equals the CountSketch of the explicit ``k1 * ... * kp``-dimensional tensor product with
@@ -147,9 +147,14 @@ def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None, _n
             f"indices, signs: expected {len(factors)} of each (one per factor), "
             f"got {len(indices)} and {len(signs)}"
         )
+    names = [(f"factors[{p}]", f"indices[{p}]", f"signs[{p}]") for p in range(len(factors))]
+    return _tensor_sketch_checked(factors, indices, signs, n_buckets, n_threads, names)
+
+
+def _tensor_sketch_checked(factors, indices, signs, n_buckets, n_threads, names):
+    """Validate p factors and their hashes, then sketch; ``names`` holds the argument names
+    ``(array, indices, signs)`` of each factor for the error messages."""
     n_buckets = check_int(n_buckets, "n_buckets", 1)
-    # _names: (array, indices, signs) argument names per factor, for tensor_sketch's messages.
-    names = _names or [(f"factors[{p}]", f"indices[{p}]", f"signs[{p}]") for p in range(len(factors))]
     arrays = []
     for p, F in enumerate(factors):
         F = as_float_array(F, names[p][0])
@@ -200,7 +205,7 @@ def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_thr
     >>> ntkfast.tensor_sketch(u, v, [0, 1], [1, 1], [0, 1], [1, 1], 3).round(12)
     array([[ 3., 11., 10.]])
     """
-    return tensor_sketch_product(
+    return _tensor_sketch_checked(
         [U, V], [indices_u, indices_v], [signs_u, signs_v], n_buckets, n_threads,
-        _names=[("U", "indices_u", "signs_u"), ("V", "indices_v", "signs_v")],
+        [("U", "indices_u", "signs_u"), ("V", "indices_v", "signs_v")],
     )
