@@ -81,8 +81,8 @@ def _leverage_rows(rng, m, d):
     return g * (r / norms)[:, None]
 
 
-def _relu_scales(W, leverage):
-    """Per-feature scale of Phi1: sqrt(2/m), or sqrt(2 d / m) / ||w_j|| with leverage."""
+def _feature_scales(W, leverage):
+    """Per-feature scale of Phi0/Phi1: sqrt(2/m), or sqrt(2 d / m) / ||w_j|| with leverage."""
     m, d = W.shape
     if not leverage:
         return np.full(m, np.sqrt(2.0 / m))
@@ -286,11 +286,8 @@ class ArcCosineFeatures(_BatchedTransformer):
         check_allocation(2 * m * d * 8, f"n_components: weights of shape ({m}, {d})")
         rng = check_random_state(self.random_state)
         W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
-        scales = np.full(m, np.sqrt(2.0 / m))
-        if leverage:
-            scales *= np.sqrt(d) / np.sqrt(np.einsum("ij,ij->i", W, W))
         self.weights_ = W.astype(self.dtype_)
-        self.scales_ = scales.astype(self.dtype_)
+        self.scales_ = _feature_scales(W, leverage).astype(self.dtype_)
         return self
 
     def _n_output(self):
@@ -425,7 +422,7 @@ class NTKRandomFeatures(_BatchedTransformer):
                 self.step_weights_.append(_gaussian_rows(rng, m1, d_in).astype(dtype))
             W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
             self.relu_weights_.append(W.astype(dtype))
-            self.relu_scales_.append(_relu_scales(W, leverage).astype(dtype))
+            self.relu_scales_.append(_feature_scales(W, leverage).astype(dtype))
             if ntk:
                 self.sketch_indices_.append(rng.integers(0, ms, size=d_psi).astype(np.intp))
                 self.sketch_signs_.append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
