@@ -15,7 +15,6 @@ import numpy as np
 from cython.parallel cimport prange
 from libc.float cimport DBL_MAX, DBL_MIN
 from libc.math cimport acos, asin, hypot, sqrt
-from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
