@@ -106,7 +106,8 @@ def _extensions():
     }
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
     exts = [
-        Extension("ntkfast._sketch", ["ntkfast/_sketch.pyx"], define_macros=macros),
+        Extension("ntkfast._sketch", ["ntkfast/_sketch.pyx"], define_macros=macros,
+                  depends=["ntkfast/_dense.h", "ntkfast/_dense_impl.h"]),
     ]
     return cythonize(exts, compiler_directives=directives, force=debug)
 

@@ -6,9 +6,10 @@ type, so checking an input never imports dask either.
 
 Two rules make the results exact:
 
-* Every block is transformed with ``row_offset`` = the absolute index of its first row, so
-  the compiled kernels align their BLAS row blocks as in one in-memory transform of all the
-  rows: features are bit-identical whatever the chunking.
+* The compiled kernels compute each row's features by the same operations wherever the
+  row falls in a block (ntkfast/_dense.h), so features are bit-identical to one in-memory
+  transform whatever the chunking.  Blocks still pass ``row_offset`` = the absolute index of
+  their first row, for the row numbers in error messages and the ridge hold-out split.
 * The fitted estimator is put in the graph (or scattered to the workers) ONCE, as a single
   key that every block task depends on, so it travels to each worker once, not with every
   block.

@@ -21,9 +21,11 @@
 # whenever a declaration below changes or goes away (adding functions keeps it); check
 # ``ntkfast.capi_version == NTKFAST_CAPI_VERSION`` at import.  Cython also checks each
 # cimported signature when your module is imported and refuses a mismatch.
+# Version 2 replaced activation_row_*, dense_activation_block_* and step_sketch_block_*
+# (a BLAS GEMM per block, then the activation) by the packed, fused kernels below.
 
 cdef enum:
-    NTKFAST_CAPI_VERSION = 1
+    NTKFAST_CAPI_VERSION = 2
 
 # --------------------------------------------------------------------------------------
 # Arc-cosine kernel functions and the exact NTK / NNGP recursion (SPEC sections 1-2).
@@ -67,35 +69,41 @@ cdef void step_count_sketch_row_d(const double* z, Py_ssize_t k, const Py_ssize_
                                   const double* signs, double scale, double* out,
                                   Py_ssize_t n_buckets) noexcept nogil
 
-# In place: z[j] = scale[j] * step(z[j]) (order 0) or scale[j] * relu(z[j]) (order 1).
-cdef void activation_row_f(float* z, Py_ssize_t k, const float* scale, int order) noexcept nogil
-cdef void activation_row_d(double* z, Py_ssize_t k, const double* scale, int order) noexcept nogil
-
-# out[r, :m] = scale * act(x[r, :k] @ w.T) for r < n_rows: one BLAS GEMM, then the activation
-# while the block is in cache.  Row-major x (leading dimension ldx), w (m, k), out (ldo).
-# Note: BLAS may round a row differently depending on its position in the block; ntkfast's
-# own drivers always pass 16-row blocks aligned on the absolute row index.
-cdef void dense_activation_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                   Py_ssize_t k, const float* w, Py_ssize_t m,
-                                   const float* scale, int order, float* out,
-                                   Py_ssize_t ldo) noexcept nogil
-cdef void dense_activation_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                   Py_ssize_t k, const double* w, Py_ssize_t m,
-                                   const double* scale, int order, double* out,
-                                   Py_ssize_t ldo) noexcept nogil
+# Dense layers fused with their activation (the kernels of ntkfast/_dense.h):
+#     out[r, j] = act(scale[j] * <x[r, :k], w[j, :k]>)     r < n_rows, j < m
+# with act = step (order 0: scale[j] where the product is > 0, else 0), ReLU (order 1; the
+# scales must be > 0) or the identity (order 2).  The weights w (m, k), row-major, and their
+# scales are first packed once into ``packed_size_*(m, k)`` elements by ``pack_weights_*``
+# (scale NULL: all ones); each output tile is then computed in registers over the whole of
+# k, activated there and stored once.  Every output element is the same chain of operations
+# whatever n_rows, its row's position or the thread: split the rows between threads any way
+# you like, the bits do not change.  x has leading dimension ldx >= k, out ldo >= m.
+cdef Py_ssize_t packed_size_f(Py_ssize_t m, Py_ssize_t k) noexcept nogil
+cdef Py_ssize_t packed_size_d(Py_ssize_t m, Py_ssize_t k) noexcept nogil
+cdef void pack_weights_f(const float* w, const float* scale, Py_ssize_t m, Py_ssize_t k,
+                         float* packed) noexcept nogil
+cdef void pack_weights_d(const double* w, const double* scale, Py_ssize_t m, Py_ssize_t k,
+                         double* packed) noexcept nogil
+cdef void dense_activation_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                    Py_ssize_t k, const float* packed, Py_ssize_t m, int order,
+                                    float* out, Py_ssize_t ldo) noexcept nogil
+cdef void dense_activation_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                    Py_ssize_t k, const double* packed, Py_ssize_t m, int order,
+                                    double* out, Py_ssize_t ldo) noexcept nogil
 
 # out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)) with hash (indices, signs) of
-# length m; ``work`` holds n_rows * m pre-activations.  The step features are never stored.
-cdef void step_sketch_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                              const float* w, Py_ssize_t m, float scale,
-                              const Py_ssize_t* indices, const float* signs,
-                              float* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
-                              float* work) noexcept nogil
-cdef void step_sketch_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                              const double* w, Py_ssize_t m, double scale,
-                              const Py_ssize_t* indices, const double* signs,
-                              double* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
-                              double* work) noexcept nogil
+# length m, w packed with unit scales (pack_weights_* with scale NULL); ``work`` holds
+# n_rows * m pre-activations.  The step features are never stored.
+cdef void step_sketch_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                               const float* packed, Py_ssize_t m, float scale,
+                               const Py_ssize_t* indices, const float* signs,
+                               float* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                               float* work) noexcept nogil
+cdef void step_sketch_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                               const double* packed, Py_ssize_t m, double scale,
+                               const Py_ssize_t* indices, const double* signs,
+                               double* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                               double* work) noexcept nogil
 
 # a *= b for complex spectra of n_freq frequencies stored interleaved (re, im, re, im, ...),
 # the layout of numpy's complex arrays: an rfft of length D has n_freq = D // 2 + 1.

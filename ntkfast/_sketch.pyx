@@ -5,9 +5,10 @@
 # bottom take already-validated, C-contiguous arrays from the Python wrappers in
 # ntkfast/*.py, release the GIL and run an OpenMP loop over them.
 #
-# Determinism: every parallel loop writes each output row (or each fixed block of
-# ROW_BLOCK rows) from exactly one thread, and the partition into blocks never depends on
-# the number of threads, so results are bit-identical for any thread count.
+# Determinism: every parallel loop writes each output row from exactly one thread, and
+# each row's values are computed by the same operations whatever block or thread it falls
+# in (the dense kernels of _dense.h guarantee it per element), so results are bit-identical
+# for any thread count and any split of the rows into batches.
 cimport cython
 from cython cimport floating
 
@@ -16,18 +17,33 @@ from cython.parallel cimport prange
 from libc.float cimport DBL_MAX, DBL_MIN
 from libc.math cimport acos, asin, hypot, sqrt
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_thread_num
 
 cdef double PI = 3.141592653589793238462643383279502884
 
-# Rows per GEMM call in the fused feature kernels.  Blocks are aligned on the absolute row
-# index (see _block_layout), so the partition never depends on the thread count or the batch
-# size.  OpenBLAS packs the weights once per call: 64-row calls measured 1.15x (float32) and
-# 1.18x (float64) the bare matmul on 2 threads, 16-row calls 1.9x and 1.6x.
+# Rows per task of the fused dense kernels (a multiple of the 6-row register tile).  With
+# k = 3332 (a depth-2 NTK layer) the packed weights do not fit in the cache and are streamed
+# once per block: 192-row blocks measured 10% faster than 96-row ones there, and the same at
+# k = 64.  The split of the rows changes no bits (see _dense.h), so the drivers size the
+# blocks to give every thread the same share.
 cdef enum:
-    ROW_BLOCK = 64
+    ROW_BLOCK = 192
+    TILE_ROWS = 6
+
+cdef extern from "_dense.h" nogil:
+    Py_ssize_t ntkfast_packed_size_f(Py_ssize_t m, Py_ssize_t k)
+    Py_ssize_t ntkfast_packed_size_d(Py_ssize_t m, Py_ssize_t k)
+    void ntkfast_pack_weights_f(const float* w, const float* scale, Py_ssize_t m, Py_ssize_t k,
+                                float* packed)
+    void ntkfast_pack_weights_d(const double* w, const double* scale, Py_ssize_t m,
+                                Py_ssize_t k, double* packed)
+    void ntkfast_dense_activation_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                           Py_ssize_t k, const float* packed, Py_ssize_t m,
+                                           int order, float* out, Py_ssize_t ldo)
+    void ntkfast_dense_activation_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                           Py_ssize_t k, const double* packed, Py_ssize_t m,
+                                           int order, double* out, Py_ssize_t ldo)
 
 HAVE_OPENMP = bool(NTKFAST_HAVE_OPENMP)
 
@@ -236,75 +252,46 @@ cdef void step_count_sketch_row(const floating* z, Py_ssize_t k, const Py_ssize_
     """CountSketch of scale * step(z), without forming step(z) (out is overwritten)."""
     cdef Py_ssize_t j
     memset(out, 0, n_buckets * sizeof(floating))
-    # Multiplied by the 0/1 mask rather than branched on: the signs of z are random (see
-    # activation_row).
+    # Multiplied by the 0/1 mask rather than branched on: the signs of z are random, and
+    # a branch on them is mispredicted half of the time.
     for j in range(k):
         out[indices[j]] += signs[j] * <floating>(z[j] > 0)
     for j in range(n_buckets):
         out[j] *= scale
 
 
-cdef void activation_row(floating* z, Py_ssize_t k, const floating* scale, int order) noexcept nogil:
-    """In place: z[j] = scale[j] * step(z[j]) (order 0) or scale[j] * relu(z[j]) (order 1)."""
-    cdef Py_ssize_t j
-    cdef floating v, s
-    # Each loop is a plain select between two values already computed, which GCC turns into
-    # vector compare-and-blend code: written as branches (or with the multiply inside the
-    # branch), half of the random signs were mispredicted and this pass cost twice the GEMM.
-    # relu(z) * s == relu(z * s) for the scales s > 0 used here.
-    if order == 0:
-        for j in range(k):
-            s = scale[j]
-            z[j] = s if z[j] > 0 else 0
-    else:
-        for j in range(k):
-            v = z[j] * scale[j]
-            z[j] = v if v > 0 else 0
-
-
-cdef void gemm_nt(const floating* a, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t k,
-                  const floating* w, Py_ssize_t m, floating* c, Py_ssize_t ldc) noexcept nogil:
-    """c[r, j] = sum_l a[r, l] * w[j, l] for r < n_rows, j < m (all row-major).
-
-    Row-major c = a @ w.T is column-major c^T = w^T(as stored) ... so BLAS sees
-    C (m x n_rows) = op(W) (m x k) * A (k x n_rows) with op = transpose.
-    """
-    cdef char transa = b'T'
-    cdef char transb = b'N'
-    cdef int im = <int>m, ino = <int>n_rows, ik = <int>k
-    cdef int ilda = <int>k, ildb = <int>lda, ildc = <int>ldc
-    cdef floating one = 1.0, zero = 0.0
+cdef void pack_weights(const floating* w, const floating* scale, Py_ssize_t m, Py_ssize_t k,
+                       floating* packed) noexcept nogil:
+    """packed <- w (m, k) and its m scales (ones if scale is NULL), in the panels of _dense.h."""
     if floating is float:
-        sgemm(&transa, &transb, &im, &ino, &ik, &one, <float*>w, &ilda,
-              <float*>a, &ildb, &zero, c, &ildc)
+        ntkfast_pack_weights_f(w, scale, m, k, packed)
     else:
-        dgemm(&transa, &transb, &im, &ino, &ik, &one, <double*>w, &ilda,
-              <double*>a, &ildb, &zero, c, &ildc)
+        ntkfast_pack_weights_d(w, scale, m, k, packed)
 
 
-cdef void dense_activation_block(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                 Py_ssize_t k, const floating* w, Py_ssize_t m,
-                                 const floating* scale, int order, floating* out,
-                                 Py_ssize_t ldo) noexcept nogil:
-    """out[r, :m] = scale * act(x[r] @ w.T): one GEMM, then the activation while hot in cache."""
-    cdef Py_ssize_t r
-    gemm_nt(x, ldx, n_rows, k, w, m, out, ldo)
-    for r in range(n_rows):
-        activation_row(out + r * ldo, m, scale, order)
+cdef void dense_activation_packed(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                  Py_ssize_t k, const floating* packed, Py_ssize_t m, int order,
+                                  floating* out, Py_ssize_t ldo) noexcept nogil:
+    """out[r, :m] = act(scale * x[r, :k] @ w.T), one fused pass (_dense.h); act = step (order
+    0), relu (1) or the identity (2); w and scale packed by pack_weights."""
+    if floating is float:
+        ntkfast_dense_activation_packed_f(x, ldx, n_rows, k, packed, m, order, out, ldo)
+    else:
+        ntkfast_dense_activation_packed_d(x, ldx, n_rows, k, packed, m, order, out, ldo)
 
 
-cdef void step_sketch_block(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                            const floating* w, Py_ssize_t m, floating scale,
-                            const Py_ssize_t* indices, const floating* signs,
-                            floating* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
-                            floating* work) noexcept nogil:
-    """out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)).
+cdef void step_sketch_packed(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                             const floating* packed, Py_ssize_t m, floating scale,
+                             const Py_ssize_t* indices, const floating* signs,
+                             floating* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                             floating* work) noexcept nogil:
+    """out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)), w packed with unit scales.
 
     ``work`` holds n_rows * m pre-activations; the step features themselves are never
     stored, their signs are hashed straight into the sketch.
     """
     cdef Py_ssize_t r
-    gemm_nt(x, ldx, n_rows, k, w, m, work, m)
+    dense_activation_packed(x, ldx, n_rows, k, packed, m, 2, work, m)
     for r in range(n_rows):
         step_count_sketch_row(work + r * m, m, indices, signs, scale, out + r * ldo, n_buckets)
 
@@ -387,100 +374,112 @@ def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
             count_sketch_row(&X[i, 0], k, &indices[0], &signs[0], &out[i, 0], n_buckets)
 
 
-cdef inline void _block_layout(Py_ssize_t n, Py_ssize_t row_offset, Py_ssize_t rb,
-                               Py_ssize_t* head, Py_ssize_t* n_full, Py_ssize_t* tail) noexcept nogil:
-    """Split n rows starting at absolute row ``row_offset`` into blocks of ``rb`` aligned on rb.
+cdef inline Py_ssize_t _row_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* rows) noexcept nogil:
+    """Split n rows into blocks of at most ROW_BLOCK rows, as many for every thread.
 
-    BLAS may round a row's dot products differently depending on its position inside the
-    block it is given (seen with OpenBLAS sgemm), so every row is always computed at the
-    position ``absolute row % rb`` of a full rb-row call: a partial block at
-    either end is padded with zero rows.  A row's features then depend on nothing but its
-    own values and its absolute index -- not on threads, batch size or dask chunking.
+    Sets rows[0] to the rows per block (a multiple of the register tile, the last block may
+    be shorter) and returns the number of blocks.  The split changes no result.
     """
-    head[0] = min(n, (rb - row_offset % rb) % rb)
-    n_full[0] = (n - head[0]) // rb
-    tail[0] = n - head[0] - n_full[0] * rb
+    cdef Py_ssize_t nb = (n + ROW_BLOCK - 1) // ROW_BLOCK
+    nb = (nb + n_threads - 1) // n_threads * n_threads
+    cdef Py_ssize_t rb = (n + nb - 1) // nb
+    rb = (rb + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
+    rows[0] = rb
+    return (n + rb - 1) // rb
 
 
-def _padded_block(X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t position, Py_ssize_t out_width,
-                  Py_ssize_t rb):
-    """A zero (rb, ldx) block holding X[start:stop] at ``position``, and an output block."""
-    X = np.asarray(X)
-    x_pad = np.zeros((rb, X.shape[1]), dtype=X.dtype)
-    x_pad[position:position + stop - start] = X[start:stop]
-    return x_pad, np.empty((rb, out_width), dtype=X.dtype)
+cdef Py_ssize_t _packed_size(Py_ssize_t m, Py_ssize_t k, bint single) noexcept nogil:
+    return ntkfast_packed_size_f(m, k) if single else ntkfast_packed_size_d(m, k)
+
+
+def packed_weights(const floating[:, ::1] W,       # IN (m, k)
+                   scale):                         # IN (m,) or None (ones)
+    """The weights W and their scales in the panel layout the dense kernels read.
+
+    Packed once per transform (the kernels then read only this), so that no call repacks.
+    """
+    cdef Py_ssize_t m = W.shape[0], k = W.shape[1]
+    cdef const floating[::1] s
+    cdef const floating* sp = NULL
+    if m < 1 or k < 1:
+        raise ValueError("packed_weights: expected a non-empty weight matrix")
+    if scale is not None:
+        s = scale
+        if s.shape[0] != m:
+            raise ValueError("packed_weights: expected one scale per weight row")
+        sp = &s[0]
+    dtype = np.float32 if floating is float else np.float64
+    packed = np.empty(_packed_size(m, k, floating is float), dtype=dtype)
+    cdef floating[::1] p = packed
+    with nogil:
+        pack_weights(&W[0, 0], sp, m, k, &p[0])
+    return packed
+
+
+cdef int _check_packed(Py_ssize_t size, Py_ssize_t m, Py_ssize_t k, bint single, Py_ssize_t ldx,
+                       str name) except -1:
+    if m < 1 or k < 1 or k > ldx or size != _packed_size(m, k, single):
+        raise ValueError(f"{name}: packed weights do not match m={m}, k={k}")
+    return 0
 
 
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
-                     const floating[:, ::1] W,      # IN (m, k)
-                     const floating[::1] scale,     # IN (m,)
+                     const floating[::1] packed,    # IN packed_weights(W (m, k), scale)
+                     Py_ssize_t k, Py_ssize_t m,
                      int order,
                      floating[:, ::1] out,          # OUT (n, >= m); first m columns written
-                     Py_ssize_t row_offset,         # absolute index of X's first row
                      int n_threads):
-    """out[:, :m] = scale * act(X[:, :k] @ W.T), act = step (order 0) or relu (order 1), fused.
+    """out[:, :m] = act(scale * X[:, :k] @ W.T), act = step (order 0), relu (1) or none (2).
 
     Using the leading columns of wider arrays lets a layer read phi_{h-1} straight out of
     psi_{h-1} = [phi_{h-1}, sketch] and write phi_h into the front of psi_h.
     """
-    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
-    cdef Py_ssize_t ldo = out.shape[1]
-    cdef Py_ssize_t blk, r0, head, n_full, tail, start, stop, pos
-    cdef floating[:, ::1] x_pad, out_pad
-    if k > ldx or scale.shape[0] != m or out.shape[0] != n or ldo < m or row_offset < 0:
-        raise ValueError("dense_activation: inconsistent shapes")
-    cdef Py_ssize_t rb = ROW_BLOCK
-    _block_layout(n, row_offset, rb, &head, &n_full, &tail)
+    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], ldo = out.shape[1]
+    cdef Py_ssize_t blk, r0, rb, n_blocks
+    _check_packed(packed.shape[0], m, k, floating is float, ldx, "dense_activation")
+    if out.shape[0] != n or ldo < m or order < 0 or order > 2:
+        raise ValueError("dense_activation: inconsistent shapes or order")
+    if n == 0:
+        return
     n_threads = effective_threads(n_threads, <double>n * m * k)
+    n_blocks = _row_blocks(n, n_threads, &rb)
     with nogil:
-        for blk in prange(n_full, schedule="static", num_threads=n_threads):
-            r0 = head + blk * rb
-            dense_activation_block(&X[r0, 0], ldx, rb, k, &W[0, 0], m,
-                                   &scale[0], order, &out[r0, 0], ldo)
-    for start, stop, pos in ((0, head, row_offset % rb), (n - tail, n, 0)):
-        if stop > start:
-            x_pad, out_pad = _padded_block(X, start, stop, pos, ldo, rb)
-            dense_activation_block(&x_pad[0, 0], ldx, rb, k, &W[0, 0], m,
-                                   &scale[0], order, &out_pad[0, 0], ldo)
-            out[start:stop, :m] = out_pad[pos:pos + stop - start, :m]
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            r0 = blk * rb
+            dense_activation_packed(&X[r0, 0], ldx, min(rb, n - r0), k, &packed[0], m,
+                                    order, &out[r0, 0], ldo)
 
 
 def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k columns used
-                const floating[:, ::1] W,            # IN (m, k)
+                const floating[::1] packed,          # IN packed_weights(W (m, k), None)
+                Py_ssize_t k, Py_ssize_t m,
                 floating scale,
                 const Py_ssize_t[::1] indices,       # IN (m,)
                 const floating[::1] signs,           # IN (m,)
                 floating[:, ::1] out,                # OUT (n, D)
                 floating[:, ::1] work,               # scratch (n_threads, ROW_BLOCK * m)
-                Py_ssize_t row_offset,               # absolute index of X's first row
                 int n_threads):
     """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T).
 
     Each thread keeps the pre-activations of one block of rows in its row of ``work``
     (allocated by the caller, so that a failed allocation raises in Python).
     """
-    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], m = W.shape[0], k = W.shape[1]
-    cdef Py_ssize_t D = out.shape[1]
-    cdef Py_ssize_t blk, r0, head, n_full, tail, start, stop, pos
-    cdef floating[:, ::1] x_pad, out_pad
-    if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
-            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m or row_offset < 0):
+    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], D = out.shape[1]
+    cdef Py_ssize_t blk, r0, rb, n_blocks
+    _check_packed(packed.shape[0], m, k, floating is float, ldx, "step_sketch")
+    if (indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
+            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
         raise ValueError("step_sketch: inconsistent shapes")
-    cdef Py_ssize_t rb = ROW_BLOCK
-    _block_layout(n, row_offset, rb, &head, &n_full, &tail)
+    if n == 0:
+        return
     n_threads = effective_threads(n_threads, <double>n * m * k)
+    n_blocks = _row_blocks(n, n_threads, &rb)
     with nogil:
-        for blk in prange(n_full, schedule="static", num_threads=n_threads):
-            r0 = head + blk * rb
-            step_sketch_block(&X[r0, 0], ldx, rb, k, &W[0, 0], m,
-                              scale, &indices[0], &signs[0], &out[r0, 0], D, D,
-                              &work[omp_get_thread_num(), 0])
-    for start, stop, pos in ((0, head, row_offset % rb), (n - tail, n, 0)):
-        if stop > start:
-            x_pad, out_pad = _padded_block(X, start, stop, pos, D, rb)
-            step_sketch_block(&x_pad[0, 0], ldx, rb, k, &W[0, 0], m,
-                              scale, &indices[0], &signs[0], &out_pad[0, 0], D, D, &work[0, 0])
-            out[start:stop, :] = out_pad[pos:pos + stop - start, :]
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
+            r0 = blk * rb
+            step_sketch_packed(&X[r0, 0], ldx, min(rb, n - r0), k, &packed[0], m, scale,
+                               &indices[0], &signs[0], &out[r0, 0], D, D,
+                               &work[omp_get_thread_num(), 0])
 
 
 ROW_BLOCK_SIZE = ROW_BLOCK
@@ -538,42 +537,52 @@ cdef void step_count_sketch_row_d(const double* z, Py_ssize_t k, const Py_ssize_
     step_count_sketch_row(z, k, indices, signs, scale, out, n_buckets)
 
 
-cdef void activation_row_f(float* z, Py_ssize_t k, const float* scale, int order) noexcept nogil:
-    activation_row(z, k, scale, order)
+cdef Py_ssize_t packed_size_f(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    return ntkfast_packed_size_f(m, k)
 
 
-cdef void activation_row_d(double* z, Py_ssize_t k, const double* scale, int order) noexcept nogil:
-    activation_row(z, k, scale, order)
+cdef Py_ssize_t packed_size_d(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    return ntkfast_packed_size_d(m, k)
 
 
-cdef void dense_activation_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                   Py_ssize_t k, const float* w, Py_ssize_t m,
-                                   const float* scale, int order, float* out,
-                                   Py_ssize_t ldo) noexcept nogil:
-    dense_activation_block(x, ldx, n_rows, k, w, m, scale, order, out, ldo)
+cdef void pack_weights_f(const float* w, const float* scale, Py_ssize_t m, Py_ssize_t k,
+                         float* packed) noexcept nogil:
+    pack_weights(w, scale, m, k, packed)
 
 
-cdef void dense_activation_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                   Py_ssize_t k, const double* w, Py_ssize_t m,
-                                   const double* scale, int order, double* out,
-                                   Py_ssize_t ldo) noexcept nogil:
-    dense_activation_block(x, ldx, n_rows, k, w, m, scale, order, out, ldo)
+cdef void pack_weights_d(const double* w, const double* scale, Py_ssize_t m, Py_ssize_t k,
+                         double* packed) noexcept nogil:
+    pack_weights(w, scale, m, k, packed)
 
 
-cdef void step_sketch_block_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                              const float* w, Py_ssize_t m, float scale,
-                              const Py_ssize_t* indices, const float* signs,
-                              float* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
-                              float* work) noexcept nogil:
-    step_sketch_block(x, ldx, n_rows, k, w, m, scale, indices, signs, out, ldo, n_buckets, work)
+cdef void dense_activation_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                    Py_ssize_t k, const float* packed, Py_ssize_t m, int order,
+                                    float* out, Py_ssize_t ldo) noexcept nogil:
+    dense_activation_packed(x, ldx, n_rows, k, packed, m, order, out, ldo)
 
 
-cdef void step_sketch_block_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                              const double* w, Py_ssize_t m, double scale,
-                              const Py_ssize_t* indices, const double* signs,
-                              double* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
-                              double* work) noexcept nogil:
-    step_sketch_block(x, ldx, n_rows, k, w, m, scale, indices, signs, out, ldo, n_buckets, work)
+cdef void dense_activation_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                    Py_ssize_t k, const double* packed, Py_ssize_t m, int order,
+                                    double* out, Py_ssize_t ldo) noexcept nogil:
+    dense_activation_packed(x, ldx, n_rows, k, packed, m, order, out, ldo)
+
+
+cdef void step_sketch_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                               const float* packed, Py_ssize_t m, float scale,
+                               const Py_ssize_t* indices, const float* signs,
+                               float* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                               float* work) noexcept nogil:
+    step_sketch_packed(x, ldx, n_rows, k, packed, m, scale, indices, signs, out, ldo,
+                       n_buckets, work)
+
+
+cdef void step_sketch_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                               const double* packed, Py_ssize_t m, double scale,
+                               const Py_ssize_t* indices, const double* signs,
+                               double* out, Py_ssize_t ldo, Py_ssize_t n_buckets,
+                               double* work) noexcept nogil:
+    step_sketch_packed(x, ldx, n_rows, k, packed, m, scale, indices, signs, out, ldo,
+                       n_buckets, work)
 
 
 cdef void spectrum_multiply_f(float* a, const float* b, Py_ssize_t n_freq) noexcept nogil:

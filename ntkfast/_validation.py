@@ -4,10 +4,8 @@ Everything is validated once, here, before any compiled code runs: the kernels i
 ``_sketch.pyx`` assume C-contiguous, finite arrays of float32 or float64 and in-range
 hash indices.  Messages follow the pattern "<argument>: expected <what>, got <what>".
 """
-import contextlib
 import numbers
 import os
-import threading
 
 import numpy as np
 
@@ -149,76 +147,6 @@ def resolve_n_threads(n_threads):
     if n_threads is None:
         return min(MAX_THREADS, max(1, _sketch.max_threads()))
     return check_int(n_threads, "n_threads", 1, MAX_THREADS)
-
-
-_CONTROLLER = None
-_BLAS_LOCK = threading.Lock()
-_BLAS_USERS = 0
-_BLAS_LIMITER = None
-_LOCAL_SETTERS = []
-_LOCAL_PREVIOUS = []
-
-
-def _thread_local_setters():
-    """``openblas_set_num_threads_local`` of every loaded OpenBLAS that has it.
-
-    The threading decision of OpenBLAS 0.3.30/0.3.31 (scipy's and numpy's wheels) follows the
-    value this function sets, not (always) the one ``openblas_set_num_threads`` sets, which
-    threadpoolctl uses: with threadpoolctl's limit alone, a transform run from a worker Python
-    thread still went through multi-threaded sgemm.  Despite its name it acts on every thread
-    in these pthreads builds (measured), so it is set and restored like a global limit.
-    """
-    import ctypes
-
-    setters = []
-    for lib in _CONTROLLER.lib_controllers:
-        if lib.internal_api != "openblas":
-            continue
-        try:
-            fn = ctypes.CDLL(lib.filepath).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        setters.append(fn)
-    return setters
-
-
-@contextlib.contextmanager
-def blas_single_threaded():
-    """Context manager limiting BLAS to one thread, for kernels that call BLAS per thread.
-
-    The fused feature kernels call BLAS from each of their OpenMP threads; a multi-threaded
-    BLAS underneath would start threads of its own for every small product and the two
-    pools would fight (measured: 10x slower), and OpenBLAS sgemm splits a product between
-    its threads in a way that changes the rounding (results would depend on it).
-
-    The limits (threadpoolctl's, and OpenBLAS's ``openblas_set_num_threads_local``, see
-    ``_thread_local_setters``) are process-wide, so they are reference-counted across Python
-    threads: set by the first user, restored by the last, never undone under a thread that is
-    still inside.  The threadpoolctl controller is created once (it scans the loaded
-    libraries).
-    """
-    global _CONTROLLER, _BLAS_USERS, _BLAS_LIMITER, _LOCAL_SETTERS, _LOCAL_PREVIOUS
-    with _BLAS_LOCK:
-        if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-            _LOCAL_SETTERS = _thread_local_setters()
-        if _BLAS_USERS == 0:
-            _BLAS_LIMITER = _CONTROLLER.limit(limits=1, user_api="blas")
-            _LOCAL_PREVIOUS = [set_local(1) for set_local in _LOCAL_SETTERS]
-        _BLAS_USERS += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS -= 1
-            if _BLAS_USERS == 0:
-                for set_local, n in zip(_LOCAL_SETTERS, _LOCAL_PREVIOUS):
-                    set_local(n)
-                _BLAS_LIMITER.restore_original_limits()
-                _BLAS_LIMITER = None
 
 
 def check_random_state(random_state):

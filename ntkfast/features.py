@@ -12,7 +12,6 @@ from sklearn.utils.validation import check_is_fitted
 from . import _dask, _sketch
 from ._validation import (
     as_float_array,
-    blas_single_threaded,
     check_2d_shape,
     check_allocation,
     check_array,
@@ -89,10 +88,10 @@ def _feature_scales(W, leverage):
     return np.sqrt(2.0 * d / m) / np.sqrt(np.einsum("ij,ij->i", W, W))
 
 
-def _round_rows(rows):
-    """A batch size that is a whole number of the kernels' row blocks (no padded blocks)."""
-    block = _sketch.ROW_BLOCK_SIZE
-    return max(block, rows // block * block)
+def _rows_per_batch(elements_per_row):
+    """Rows per batch for a working memory near _BATCH_ELEMENTS: at least one full block of
+    the dense kernels (the kernels share any batch out evenly between the threads)."""
+    return max(_sketch.ROW_BLOCK_SIZE, _BATCH_ELEMENTS // max(elements_per_row, 1))
 
 
 def _check_bool(value, name):
@@ -104,36 +103,43 @@ def _check_bool(value, name):
 class _BatchedTransformer(TransformerMixin, BaseEstimator):
     """Shared ``transform`` loop: validates once, then works through the rows in batches.
 
-    Subclasses implement ``_n_output()``, ``_batch_rows()`` and
-    ``_kernel_arrays(dtype)`` (the fitted arrays the kernels read, in ``dtype``) and
-    ``_transform_batch(X_batch, out_batch, arrays, row_offset, n_threads)``, and set
-    ``dtype_`` in fit.
+    Subclasses implement ``_n_output()``, ``_batch_rows()``, ``_kernel_arrays(dtype)`` (the
+    arrays the kernels read, made in ``dtype`` from the fitted arrays that
+    ``_kernel_sources()`` returns) and
+    ``_transform_batch(X_batch, out_batch, arrays, n_threads)``, and set ``dtype_`` in fit
+    (which ends by building the arrays for ``dtype_``: transform then changes no attribute).
 
     The features are computed in ``result_type(X, dtype_)``, as numpy would multiply ``X`` by
     the weights: never a silent loss of precision.  When that differs from ``dtype_`` the
-    fitted arrays are cast once and cached (the cache is not pickled).
+    fitted arrays are cast and packed once more and cached (the cache is not pickled).
     """
 
     def _arrays_for(self, dtype):
-        if dtype == self.dtype_:
-            return self._kernel_arrays(dtype)
-        cache = self.__dict__.setdefault("_cast_cache", {})
-        if dtype.str not in cache:
-            cache[dtype.str] = self._kernel_arrays(dtype)
-        return cache[dtype.str]
+        # The kernel arrays (weights packed for the dense kernels, cast to ``dtype``) are
+        # made once per fit and dtype: NTKRidge and dask call _transform batch by batch.
+        # The cache holds one packed copy of the weights; it is dropped by fit, not pickled,
+        # and rebuilt if a fitted array it was made from has been replaced since.
+        sources = self._kernel_sources()
+        cache = self.__dict__.setdefault("_kernel_cache", {})
+        entry = cache.get(dtype.str)
+        if entry is None or len(entry[0]) != len(sources) or any(
+            a is not b for a, b in zip(entry[0], sources)
+        ):
+            entry = cache[dtype.str] = (sources, self._kernel_arrays(dtype))
+        return entry[1]
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_cast_cache", None)
+        state.pop("_kernel_cache", None)
         return state
 
     def _check_fit_input(self, X):
+        self.__dict__.pop("_kernel_cache", None)  # arrays of a previous fit
         if _dask.is_dask_array(X):
             # fit needs only the number of columns and the dtype: the rows are not computed.
             self.n_features_in_, self.dtype_ = _dask.fit_input(X)
             return X
         X = check_array(X, "X")
-        self.__dict__.pop("_cast_cache", None)  # arrays cast from a previous fit
         self.n_features_in_ = X.shape[1]
         self.dtype_ = X.dtype
         return X
@@ -167,9 +173,9 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         return self._transform(X, out, batch_size, row_offset=0)
 
     def _transform(self, X, out, batch_size, row_offset):
-        # row_offset: absolute index of X's first row in a larger data set (dask blocks);
-        # it fixes how rows align with the kernels' blocks, so results do not depend on it
-        # being split.
+        # row_offset: absolute index of X's first row in a larger data set (dask blocks,
+        # NTKRidge batches), for the row numbers in error messages; the features of a row
+        # depend on nothing but its values.
         check_is_fitted(self, "n_features_in_")
         X = as_float_array(X, "X")
         check_2d_shape(X, "X", self.n_features_in_)
@@ -184,12 +190,11 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             _check_out(out, X, (n, n_out), dtype)
         rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
         n_threads = resolve_n_threads(getattr(self, "n_threads", None))
-        with blas_single_threaded():
-            for i0 in range(0, n, rows):
-                i1 = min(n, i0 + rows)
-                Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
-                check_finite(Xb, "X", row_offset=i0 + row_offset)
-                self._transform_batch(Xb, out[i0:i1], arrays, i0 + row_offset, n_threads)
+        for i0 in range(0, n, rows):
+            i1 = min(n, i0 + rows)
+            Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
+            check_finite(Xb, "X", row_offset=i0 + row_offset)
+            self._transform_batch(Xb, out[i0:i1], arrays, n_threads)
         return out
 
     def __sklearn_tags__(self):
@@ -223,8 +228,10 @@ class ArcCosineFeatures(_BatchedTransformer):
     feature is reweighted by ``sqrt(d) / ||w_j||``: still unbiased, with lower variance for
     order 1 (the leverage-score sampling of Han et al.).
 
-    The transform is one matrix product through BLAS, blocked over rows, with the
-    activation applied to each block while it is in cache.
+    The transform is one pass over the output: the weights are packed once (in ``fit``),
+    then every tile of features is accumulated in registers, activated there and stored
+    (the compiled kernels of ``ntkfast/_dense.h``); it runs faster than numpy's own
+    ``X @ W.T`` without the activation.
 
     Parameters
     ----------
@@ -288,20 +295,25 @@ class ArcCosineFeatures(_BatchedTransformer):
         W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
         self.weights_ = W.astype(self.dtype_)
         self.scales_ = _feature_scales(W, leverage).astype(self.dtype_)
+        self._arrays_for(self.dtype_)
         return self
 
     def _n_output(self):
         return self.weights_.shape[0]
 
     def _batch_rows(self):
-        return _round_rows(_BATCH_ELEMENTS // self.weights_.shape[0])
+        return _rows_per_batch(self.weights_.shape[0])
+
+    def _kernel_sources(self):
+        return (self.weights_, self.scales_)
 
     def _kernel_arrays(self, dtype):
-        return self.weights_.astype(dtype, copy=False), self.scales_.astype(dtype, copy=False)
+        W = self.weights_.astype(dtype, copy=False)
+        return _sketch.packed_weights(W, self.scales_.astype(dtype, copy=False))
 
-    def _transform_batch(self, Xb, out, arrays, row_offset, n_threads):
-        weights, scales = arrays
-        _sketch.dense_activation(Xb, weights, scales, self.order, out, row_offset, n_threads)
+    def _transform_batch(self, Xb, out, packed, n_threads):
+        m, d = self.weights_.shape
+        _sketch.dense_activation(Xb, packed, d, m, self.order, out, n_threads)
 
 
 class NTKRandomFeatures(_BatchedTransformer):
@@ -429,6 +441,7 @@ class NTKRandomFeatures(_BatchedTransformer):
                 self.step_indices_.append(rng.integers(0, ms, size=m1).astype(np.intp))
                 self.step_signs_.append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
             d_in, d_psi = m1, m1 + ms
+        self._arrays_for(dtype)
         return self
 
     def _n_output(self):
@@ -436,23 +449,29 @@ class NTKRandomFeatures(_BatchedTransformer):
 
     def _batch_rows(self):
         # Per row: two layer buffers, two CountSketches and their spectra.
-        return _round_rows(_BATCH_ELEMENTS // (4 * self._n_output()))
+        return _rows_per_batch(4 * self._n_output())
+
+    def _kernel_sources(self):
+        return tuple(self.relu_weights_) + tuple(self.relu_scales_) + tuple(self.step_weights_) + tuple(
+            self.sketch_signs_) + tuple(self.step_signs_)
 
     def _kernel_arrays(self, dtype):
-        """Per layer: (relu weights, relu scales, step weights, sketch signs, step signs) in dtype."""
+        """Per layer: (packed relu weights and scales, packed step weights, sketch signs,
+        step signs) in ``dtype``; the last three are None for NNGP."""
         def cast(a):
             return a.astype(dtype, copy=False)
 
         layers = []
         for h in range(len(self.relu_weights_)):
+            relu = _sketch.packed_weights(cast(self.relu_weights_[h]), cast(self.relu_scales_[h]))
             if self.n_sketch_:
-                sketch = (cast(self.step_weights_[h]), cast(self.sketch_signs_[h]), cast(self.step_signs_[h]))
+                step = _sketch.packed_weights(cast(self.step_weights_[h]), None)
+                layers.append((relu, step, cast(self.sketch_signs_[h]), cast(self.step_signs_[h])))
             else:
-                sketch = (None, None, None)
-            layers.append((cast(self.relu_weights_[h]), cast(self.relu_scales_[h])) + sketch)
+                layers.append((relu, None, None, None))
         return layers
 
-    def _transform_batch(self, Xb, out, arrays, row_offset, n_threads):
+    def _transform_batch(self, Xb, out, arrays, n_threads):
         dtype = Xb.dtype
         m1, ms, depth = self.n_relu_, self.n_sketch_, len(arrays)
         R = Xb.shape[0]
@@ -464,14 +483,16 @@ class NTKRandomFeatures(_BatchedTransformer):
             cs_step = np.empty((R, ms), dtype=dtype)
             work = np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
-        for h, (relu_w, relu_s, step_w, sketch_s, step_s) in enumerate(arrays):
+        d_h = self.n_features_in_
+        for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
             dest = out if h == depth - 1 else layer_buffers[h % 2]
-            _sketch.dense_activation(psi, relu_w, relu_s, 1, dest, row_offset, n_threads)
+            _sketch.dense_activation(psi, relu, d_h, m1, 1, dest, n_threads)
             if ms:
-                _sketch.step_sketch(psi, step_w, step_scale, self.step_indices_[h], step_s,
-                                    cs_step, work, row_offset, n_threads)
+                _sketch.step_sketch(psi, step, d_h, m1, step_scale, self.step_indices_[h], step_s,
+                                    cs_step, work, n_threads)
                 _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
                 spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=fft_workers)
                 _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=fft_workers), n_threads)
                 dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=fft_workers, overwrite_x=True)
+            d_h = m1
             psi = dest

@@ -16,7 +16,7 @@
 #include <Python.h>
 
 /* Must equal ntkfast.capi_version (checked by ntkfast_import_capi). */
-#define NTKFAST_CAPI_VERSION 1
+#define NTKFAST_CAPI_VERSION 2
 
 typedef int (*ntkfast_rfft_f)(void *ctx, const float *x, float *spectrum, Py_ssize_t n);
 typedef int (*ntkfast_irfft_f)(void *ctx, const float *spectrum, float *x, Py_ssize_t n);
@@ -41,22 +41,26 @@ typedef struct {
     void (*step_count_sketch_row_d)(const double *z, Py_ssize_t k, const Py_ssize_t *indices,
                                     const double *signs, double scale, double *out,
                                     Py_ssize_t n_buckets);
-    void (*activation_row_f)(float *z, Py_ssize_t k, const float *scale, int order);
-    void (*activation_row_d)(double *z, Py_ssize_t k, const double *scale, int order);
-    void (*dense_activation_block_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                     Py_ssize_t k, const float *w, Py_ssize_t m,
-                                     const float *scale, int order, float *out, Py_ssize_t ldo);
-    void (*dense_activation_block_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows,
-                                     Py_ssize_t k, const double *w, Py_ssize_t m,
-                                     const double *scale, int order, double *out, Py_ssize_t ldo);
-    void (*step_sketch_block_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                                const float *w, Py_ssize_t m, float scale,
-                                const Py_ssize_t *indices, const float *signs, float *out,
-                                Py_ssize_t ldo, Py_ssize_t n_buckets, float *work);
-    void (*step_sketch_block_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
-                                const double *w, Py_ssize_t m, double scale,
-                                const Py_ssize_t *indices, const double *signs, double *out,
-                                Py_ssize_t ldo, Py_ssize_t n_buckets, double *work);
+    Py_ssize_t (*packed_size_f)(Py_ssize_t m, Py_ssize_t k);
+    Py_ssize_t (*packed_size_d)(Py_ssize_t m, Py_ssize_t k);
+    void (*pack_weights_f)(const float *w, const float *scale, Py_ssize_t m, Py_ssize_t k,
+                           float *packed);
+    void (*pack_weights_d)(const double *w, const double *scale, Py_ssize_t m, Py_ssize_t k,
+                           double *packed);
+    void (*dense_activation_packed_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                      Py_ssize_t k, const float *packed, Py_ssize_t m, int order,
+                                      float *out, Py_ssize_t ldo);
+    void (*dense_activation_packed_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows,
+                                      Py_ssize_t k, const double *packed, Py_ssize_t m, int order,
+                                      double *out, Py_ssize_t ldo);
+    void (*step_sketch_packed_f)(const float *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                                 const float *packed, Py_ssize_t m, float scale,
+                                 const Py_ssize_t *indices, const float *signs, float *out,
+                                 Py_ssize_t ldo, Py_ssize_t n_buckets, float *work);
+    void (*step_sketch_packed_d)(const double *x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
+                                 const double *packed, Py_ssize_t m, double scale,
+                                 const Py_ssize_t *indices, const double *signs, double *out,
+                                 Py_ssize_t ldo, Py_ssize_t n_buckets, double *work);
     void (*spectrum_multiply_f)(float *a, const float *b, Py_ssize_t n_freq);
     void (*spectrum_multiply_d)(double *a, const double *b, Py_ssize_t n_freq);
     Py_ssize_t (*tensor_sketch_work_size)(Py_ssize_t n_buckets);
@@ -110,9 +114,10 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(ntk_pair_from_inner) NTKFAST__FETCH(ntk_self)
     NTKFAST__FETCH(count_sketch_row_f) NTKFAST__FETCH(count_sketch_row_d)
     NTKFAST__FETCH(step_count_sketch_row_f) NTKFAST__FETCH(step_count_sketch_row_d)
-    NTKFAST__FETCH(activation_row_f) NTKFAST__FETCH(activation_row_d)
-    NTKFAST__FETCH(dense_activation_block_f) NTKFAST__FETCH(dense_activation_block_d)
-    NTKFAST__FETCH(step_sketch_block_f) NTKFAST__FETCH(step_sketch_block_d)
+    NTKFAST__FETCH(packed_size_f) NTKFAST__FETCH(packed_size_d)
+    NTKFAST__FETCH(pack_weights_f) NTKFAST__FETCH(pack_weights_d)
+    NTKFAST__FETCH(dense_activation_packed_f) NTKFAST__FETCH(dense_activation_packed_d)
+    NTKFAST__FETCH(step_sketch_packed_f) NTKFAST__FETCH(step_sketch_packed_d)
     NTKFAST__FETCH(spectrum_multiply_f) NTKFAST__FETCH(spectrum_multiply_d)
     NTKFAST__FETCH(tensor_sketch_work_size)
     NTKFAST__FETCH(tensor_sketch_pair_f) NTKFAST__FETCH(tensor_sketch_pair_d)

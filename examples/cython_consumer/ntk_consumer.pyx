@@ -52,18 +52,21 @@ def step_count_sketch(const double[:, ::1] Z, const Py_ssize_t[::1] indices,
 
 def relu_features(const double[:, ::1] X, const double[:, ::1] W, const double[::1] scale,
                   int order=1, int n_threads=2):
-    """scale * act(X @ W.T), one 8-row GEMM block per iteration (act: step or relu)."""
+    """scale * act(X @ W.T) (act: step or relu): W packed once, then 8-row blocks in parallel."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], m = W.shape[0], b, r0, nb
     out = np.empty((n, m))
     cdef double[:, ::1] o = out
     if n == 0:
         return out
+    packed = np.empty(ntkfast.packed_size_d(m, d))
+    cdef double[::1] p = packed
     with nogil:
+        ntkfast.pack_weights_d(&W[0, 0], &scale[0], m, d, &p[0])
         for b in prange((n + 7) // 8, schedule="static", num_threads=n_threads):
             r0 = 8 * b
             nb = min(8, n - r0)
-            ntkfast.dense_activation_block_d(&X[r0, 0], d, nb, d, &W[0, 0], m, &scale[0],
-                                             order, &o[r0, 0], m)
+            ntkfast.dense_activation_packed_d(&X[r0, 0], d, nb, d, &p[0], m, order,
+                                              &o[r0, 0], m)
     return out
 
 
