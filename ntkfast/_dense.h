@@ -26,7 +26,9 @@
  * registers on arm64).  With GCC on x86-64 Linux the drivers are compiled twice, for
  * x86-64-v3 (AVX2 + FMA) and for the baseline, and the loader picks one per machine
  * (target_clones); the choice is made once per process, so results are reproducible on a
- * machine.  Other compilers get a plain C version of the same loops.
+ * machine.  Other compilers get a plain C version of the same loops.  Compile-time
+ * switches (tests/test_dense_kernel.py builds all three): NTKFAST_NO_CLONES (baseline code
+ * only), NTKFAST_PLAIN_C (the plain C loops).
  */
 #ifndef NTKFAST_DENSE_H
 #define NTKFAST_DENSE_H
@@ -40,7 +42,8 @@
  * the rest holds the block's rows and the output lines in flight). */
 #define NTKFAST_PANEL_CHUNK_BYTES (256 * 1024)
 
-#if (defined(__GNUC__) || defined(__clang__))
+/* NTKFAST_PLAIN_C: the plain C loops even where vector extensions exist (for tests). */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(NTKFAST_PLAIN_C)
 #define NTKFAST_VECTOR 1
 #define NTKFAST_INLINE static inline __attribute__((always_inline))
 #else

@@ -388,16 +388,22 @@ cdef inline Py_ssize_t _row_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* rows
     return (n + rb - 1) // rb
 
 
-cdef Py_ssize_t _packed_size(Py_ssize_t m, Py_ssize_t k, bint single) noexcept nogil:
-    return ntkfast_packed_size_f(m, k) if single else ntkfast_packed_size_d(m, k)
+cdef class PackedWeights:
+    """Weights ``W`` (m, k) and their scales in the panel layout the dense kernels read.
+
+    Made once per fit (see features.py), so that no transform repacks.  ``data`` is a 1-D
+    float32 or float64 array of ``packed_size_*(m, k)`` elements.
+    """
+    cdef readonly Py_ssize_t m, k
+    cdef readonly object data
+
+    def __init__(self, Py_ssize_t m, Py_ssize_t k, data):
+        self.m, self.k, self.data = m, k, data
 
 
 def packed_weights(const floating[:, ::1] W,       # IN (m, k)
                    scale):                         # IN (m,) or None (ones)
-    """The weights W and their scales in the panel layout the dense kernels read.
-
-    Packed once per transform (the kernels then read only this), so that no call repacks.
-    """
+    """PackedWeights of W and its scales (None: all ones)."""
     cdef Py_ssize_t m = W.shape[0], k = W.shape[1]
     cdef const floating[::1] s
     cdef const floating* sp = NULL
@@ -408,24 +414,18 @@ def packed_weights(const floating[:, ::1] W,       # IN (m, k)
         if s.shape[0] != m:
             raise ValueError("packed_weights: expected one scale per weight row")
         sp = &s[0]
-    dtype = np.float32 if floating is float else np.float64
-    packed = np.empty(_packed_size(m, k, floating is float), dtype=dtype)
-    cdef floating[::1] p = packed
+    if floating is float:
+        data = np.empty(ntkfast_packed_size_f(m, k), dtype=np.float32)
+    else:
+        data = np.empty(ntkfast_packed_size_d(m, k), dtype=np.float64)
+    cdef floating[::1] p = data
     with nogil:
         pack_weights(&W[0, 0], sp, m, k, &p[0])
-    return packed
-
-
-cdef int _check_packed(Py_ssize_t size, Py_ssize_t m, Py_ssize_t k, bint single, Py_ssize_t ldx,
-                       str name) except -1:
-    if m < 1 or k < 1 or k > ldx or size != _packed_size(m, k, single):
-        raise ValueError(f"{name}: packed weights do not match m={m}, k={k}")
-    return 0
+    return PackedWeights(m, k, data)
 
 
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
-                     const floating[::1] packed,    # IN packed_weights(W (m, k), scale)
-                     Py_ssize_t k, Py_ssize_t m,
+                     PackedWeights weights,         # IN packed_weights(W (m, k), scale)
                      int order,
                      floating[:, ::1] out,          # OUT (n, >= m); first m columns written
                      int n_threads):
@@ -435,9 +435,10 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
     psi_{h-1} = [phi_{h-1}, sketch] and write phi_h into the front of psi_h.
     """
     cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], ldo = out.shape[1]
+    cdef Py_ssize_t m = weights.m, k = weights.k
+    cdef const floating[::1] packed = weights.data
     cdef Py_ssize_t blk, r0, rb, n_blocks
-    _check_packed(packed.shape[0], m, k, floating is float, ldx, "dense_activation")
-    if out.shape[0] != n or ldo < m or order < 0 or order > 2:
+    if k > ldx or out.shape[0] != n or ldo < m or order < 0 or order > 2:
         raise ValueError("dense_activation: inconsistent shapes or order")
     if n == 0:
         return
@@ -451,8 +452,7 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
 
 
 def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k columns used
-                const floating[::1] packed,          # IN packed_weights(W (m, k), None)
-                Py_ssize_t k, Py_ssize_t m,
+                PackedWeights weights,               # IN packed_weights(W (m, k), None)
                 floating scale,
                 const Py_ssize_t[::1] indices,       # IN (m,)
                 const floating[::1] signs,           # IN (m,)
@@ -465,9 +465,10 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
     (allocated by the caller, so that a failed allocation raises in Python).
     """
     cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], D = out.shape[1]
+    cdef Py_ssize_t m = weights.m, k = weights.k
+    cdef const floating[::1] packed = weights.data
     cdef Py_ssize_t blk, r0, rb, n_blocks
-    _check_packed(packed.shape[0], m, k, floating is float, ldx, "step_sketch")
-    if (indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
+    if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
             or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
         raise ValueError("step_sketch: inconsistent shapes")
     if n == 0:

@@ -312,8 +312,7 @@ class ArcCosineFeatures(_BatchedTransformer):
         return _sketch.packed_weights(W, self.scales_.astype(dtype, copy=False))
 
     def _transform_batch(self, Xb, out, packed, n_threads):
-        m, d = self.weights_.shape
-        _sketch.dense_activation(Xb, packed, d, m, self.order, out, n_threads)
+        _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
 
 
 class NTKRandomFeatures(_BatchedTransformer):
@@ -483,16 +482,14 @@ class NTKRandomFeatures(_BatchedTransformer):
             cs_step = np.empty((R, ms), dtype=dtype)
             work = np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
-        d_h = self.n_features_in_
         for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
             dest = out if h == depth - 1 else layer_buffers[h % 2]
-            _sketch.dense_activation(psi, relu, d_h, m1, 1, dest, n_threads)
+            _sketch.dense_activation(psi, relu, 1, dest, n_threads)
             if ms:
-                _sketch.step_sketch(psi, step, d_h, m1, step_scale, self.step_indices_[h], step_s,
+                _sketch.step_sketch(psi, step, step_scale, self.step_indices_[h], step_s,
                                     cs_step, work, n_threads)
                 _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
                 spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=fft_workers)
                 _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=fft_workers), n_threads)
                 dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=fft_workers, overwrite_x=True)
-            d_h = m1
             psi = dest

@@ -60,9 +60,8 @@ def test_threads_writing_into_one_out_array():
     out = np.empty((X.shape[0], 256))
     rows = np.array_split(np.arange(X.shape[0]), N_THREADS)
     _run_together(lambda i: rf.transform(X[rows[i]], out=out[rows[i][0]:rows[i][-1] + 1]))
-    # Rows are computed relative to each call's first row; batch alignment changes the
-    # BLAS blocking only, so compare to the tolerance of the arithmetic.
-    np.testing.assert_allclose(out, rf.transform(X), rtol=1e-12, atol=1e-12)
+    # A row's features depend on its values only, not on where a call's rows start.
+    np.testing.assert_array_equal(out, rf.transform(X))
 
 
 def test_kernels_and_sketches_from_eight_threads():
@@ -85,8 +84,9 @@ def _blas_threads():
 
 
 def test_concurrent_transforms_restore_blas_threads():
-    # transform limits BLAS to one thread while it runs; from concurrent threads the
-    # limits used to be restored out of order, leaving BLAS single-threaded for good.
+    # transform uses no BLAS and must leave its thread limits alone (it used to limit BLAS
+    # to one thread while it ran, and from concurrent threads the limits were once restored
+    # out of order, leaving BLAS single-threaded for good).
     X = _data(n=2000)
     rf = TRANSFORMERS["ntk"]().fit(X)
     before = _blas_threads()
@@ -153,9 +153,9 @@ def test_unpickled_transformer_from_threads():
 
 
 def test_concurrent_large_float32_products_bit_identical():
-    # Products above OpenBLAS's threading threshold (M * N * K > 262,144): a BLAS limit undone
-    # by one thread while another is still inside used to let float32 sgemm run threaded
-    # (which rounds rows differently) in 1-4 of 40 concurrent transforms.
+    # Large float32 products from concurrent transforms: when the layers went through BLAS,
+    # a thread limit undone by one thread while another was still inside let sgemm run
+    # threaded (which rounds rows differently) in 1-4 of 40 concurrent transforms.
     X = _data(n=1500, d=6, dtype=np.float32)
     rf = ntkfast.NTKRandomFeatures(depth=2, n_components=1024, kernel="nngp", random_state=0).fit(X)
     chunks = np.array_split(np.arange(X.shape[0]), N_THREADS)
