@@ -246,16 +246,31 @@ cdef void count_sketch_row(const floating* x, Py_ssize_t k, const Py_ssize_t* in
         out[indices[j]] += signs[j] * x[j]
 
 
+cdef enum:
+    SELECT_CHUNK = 256
+
+
 cdef void step_count_sketch_row(const floating* z, Py_ssize_t k, const Py_ssize_t* indices,
                                 const floating* signs, floating scale, floating* out,
                                 Py_ssize_t n_buckets) noexcept nogil:
     """CountSketch of scale * step(z), without forming step(z) (out is overwritten)."""
-    cdef Py_ssize_t j
+    cdef Py_ssize_t j0, j, c
+    cdef floating s
+    cdef floating picked[SELECT_CHUNK]
     memset(out, 0, n_buckets * sizeof(floating))
-    # Multiplied by the 0/1 mask rather than branched on: the signs of z are random, and
-    # a branch on them is mispredicted half of the time.
-    for j in range(k):
-        out[indices[j]] += signs[j] * <floating>(z[j] > 0)
+    # The signs of z are random, so a branch on them is mispredicted half of the time: GCC
+    # compiled ``signs[j] * (z[j] > 0)`` into one (7.5 ns per element).  A select between
+    # two loaded values over a chunk vectorises into compare-and-blend, and the scatter
+    # after it has no branch.
+    j0 = 0
+    while j0 < k:
+        c = min(<Py_ssize_t>SELECT_CHUNK, k - j0)
+        for j in range(c):
+            s = signs[j0 + j]
+            picked[j] = s if z[j0 + j] > 0 else 0
+        for j in range(c):
+            out[indices[j0 + j]] += picked[j]
+        j0 += c
     for j in range(n_buckets):
         out[j] *= scale
 
@@ -287,13 +302,18 @@ cdef void step_sketch_packed(const floating* x, Py_ssize_t ldx, Py_ssize_t n_row
                              floating* work) noexcept nogil:
     """out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)), w packed with unit scales.
 
-    ``work`` holds n_rows * m pre-activations; the step features themselves are never
-    stored, their signs are hashed straight into the sketch.
+    ``work`` (n_rows * m) holds the block's step features as 0/1, made by the dense kernel's
+    vector epilogue; they are hashed from there (no data-dependent branch) and never stored
+    beyond the block.
     """
-    cdef Py_ssize_t r
-    dense_activation_packed(x, ldx, n_rows, k, packed, m, 2, work, m)
+    cdef Py_ssize_t r, j
+    cdef floating* o
+    dense_activation_packed(x, ldx, n_rows, k, packed, m, 0, work, m)
     for r in range(n_rows):
-        step_count_sketch_row(work + r * m, m, indices, signs, scale, out + r * ldo, n_buckets)
+        o = out + r * ldo
+        count_sketch_row(work + r * m, m, indices, signs, o, n_buckets)
+        for j in range(n_buckets):
+            o[j] *= scale
 
 
 cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) noexcept nogil:
