@@ -5,7 +5,6 @@ as a trailing-underscore attribute; ``transform`` is deterministic and its outpu
 depend on the number of threads or on how the rows are split into batches.
 """
 import numpy as np
-import scipy.fft
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -21,6 +20,7 @@ from ._validation import (
     float_dtype,
     resolve_n_threads,
 )
+from ._fft import irfft_rows, rfft_rows
 from .sketch import _multiply_spectra, fft_threads
 
 __all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
@@ -106,7 +106,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
     Subclasses implement ``_n_output()``, ``_batch_rows()``, ``_kernel_arrays(dtype)`` (the
     arrays the kernels read, made in ``dtype`` from the fitted arrays that
     ``_kernel_sources()`` returns) and
-    ``_transform_batch(X_batch, out_batch, arrays, n_threads)``, and set ``dtype_`` in fit
+    ``_workspace(rows, dtype, n_threads)`` (arrays reused by every batch of one call) and
+    ``_transform_batch(X_batch, out_batch, arrays, n_threads, workspace)``, and set ``dtype_`` in fit
     (which ends by building the arrays for ``dtype_``: transform then changes no attribute).
 
     The features are computed in ``result_type(X, dtype_)``, as numpy would multiply ``X`` by
@@ -190,11 +191,12 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             _check_out(out, X, (n, n_out), dtype)
         rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
         n_threads = resolve_n_threads(getattr(self, "n_threads", None))
+        workspace = self._workspace(min(rows, n), dtype, n_threads) if n else None
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
             Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
             check_finite(Xb, "X", row_offset=i0 + row_offset)
-            self._transform_batch(Xb, out[i0:i1], arrays, n_threads)
+            self._transform_batch(Xb, out[i0:i1], arrays, n_threads, workspace)
         return out
 
     def __sklearn_tags__(self):
@@ -311,7 +313,10 @@ class ArcCosineFeatures(_BatchedTransformer):
         W = self.weights_.astype(dtype, copy=False)
         return _sketch.packed_weights(W, self.scales_.astype(dtype, copy=False))
 
-    def _transform_batch(self, Xb, out, packed, n_threads):
+    def _workspace(self, rows, dtype, n_threads):
+        return None
+
+    def _transform_batch(self, Xb, out, packed, n_threads, workspace):
         _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
 
 
@@ -470,26 +475,41 @@ class NTKRandomFeatures(_BatchedTransformer):
                 layers.append((relu, None, None, None))
         return layers
 
-    def _transform_batch(self, Xb, out, arrays, n_threads):
+    def _workspace(self, rows, dtype, n_threads):
+        """Arrays reused by every batch of one transform (none is allocated per batch): the
+        inner layers' psi_h, the two CountSketches and their spectra, the step features of
+        one block per thread."""
+        m1, ms, depth = self.n_relu_, self.n_sketch_, len(self.relu_weights_)
+        layers = [np.empty((rows, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
+        if not ms:
+            return layers, None
+        cdtype = np.complex64 if dtype == np.float32 else np.complex128
+        sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
+                  np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
+                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype))
+        return layers, sketch
+
+    def _transform_batch(self, Xb, out, arrays, n_threads, workspace):
         dtype = Xb.dtype
         m1, ms, depth = self.n_relu_, self.n_sketch_, len(arrays)
         R = Xb.shape[0]
+        layers, sketch = workspace
         step_scale = dtype.type(np.sqrt(2.0 / m1))
         fft_workers = fft_threads(n_threads, R, ms)
-        layer_buffers = [np.empty((R, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
-        if ms:
-            cs_psi = np.empty((R, ms), dtype=dtype)
-            cs_step = np.empty((R, ms), dtype=dtype)
-            work = np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
         for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
-            dest = out if h == depth - 1 else layer_buffers[h % 2]
+            dest = out if h == depth - 1 else layers[h % 2][:R]
             _sketch.dense_activation(psi, relu, 1, dest, n_threads)
             if ms:
+                # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
+                # straight into the last ms columns of psi_h.
+                cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in sketch[:4])
+                work = sketch[4]
                 _sketch.step_sketch(psi, step, step_scale, self.step_indices_[h], step_s,
                                     cs_step, work, n_threads)
                 _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
-                spectrum = scipy.fft.rfft(cs_psi, axis=1, workers=fft_workers)
-                _multiply_spectra(spectrum, scipy.fft.rfft(cs_step, axis=1, workers=fft_workers), n_threads)
-                dest[:, m1:] = scipy.fft.irfft(spectrum, n=ms, axis=1, workers=fft_workers, overwrite_x=True)
+                rfft_rows(cs_psi, spec_psi, fft_workers)
+                rfft_rows(cs_step, spec_step, fft_workers)
+                _multiply_spectra(spec_psi, spec_step, n_threads)
+                irfft_rows(spec_psi, ms, dest[:, m1:], fft_workers)
             psi = dest

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.fft
 
 from . import _sketch
+from ._fft import irfft_rows, rfft_rows
 from ._validation import (
     as_float_array,
     check_2d_shape,
@@ -90,20 +91,25 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     dtype = factors[0].dtype
     if out is None:
         out = np.empty((n, n_buckets), dtype=dtype)
-    rows = _chunk_rows(n_buckets)
-    cs = np.empty((min(rows, n), n_buckets), dtype=dtype)
+    rows = min(_chunk_rows(n_buckets), n)
+    # Work arrays made once per call (none per chunk, see _fft.py): a CountSketch, the
+    # running product of spectra and the spectrum of the current factor.
+    cdtype = np.complex64 if dtype == np.float32 else np.complex128
+    cs = np.empty((rows, n_buckets), dtype=dtype)
+    spectrum = np.empty((rows, n_buckets // 2 + 1), dtype=cdtype)
+    factor_spectrum = np.empty_like(spectrum)
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        fft_workers = fft_threads(n_threads, i1 - i0, n_buckets)
-        spectrum = None
-        for F, (idx, sg) in zip(factors, hashes):
-            _sketch.count_sketch_rows(F[i0:i1], idx, sg, cs[: i1 - i0], n_buckets, n_threads)
-            spec = scipy.fft.rfft(cs[: i1 - i0], axis=1, workers=fft_workers)
-            if spectrum is None:
-                spectrum = spec
+        r = i1 - i0
+        fft_workers = fft_threads(n_threads, r, n_buckets)
+        for p, (F, (idx, sg)) in enumerate(zip(factors, hashes)):
+            _sketch.count_sketch_rows(F[i0:i1], idx, sg, cs[:r], n_buckets, n_threads)
+            if p == 0:
+                rfft_rows(cs[:r], spectrum[:r], fft_workers)
             else:
-                _multiply_spectra(spectrum, spec, n_threads)
-        out[i0:i1] = scipy.fft.irfft(spectrum, n=n_buckets, axis=1, workers=fft_workers, overwrite_x=True)
+                rfft_rows(cs[:r], factor_spectrum[:r], fft_workers)
+                _multiply_spectra(spectrum[:r], factor_spectrum[:r], n_threads)
+        irfft_rows(spectrum[:r], n_buckets, out[i0:i1], fft_workers)
     return out
 
 
