@@ -449,6 +449,7 @@ def _cmd_transform(args):
     t0 = time.perf_counter()
     with _atomic_output(args.out) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=rf.dtype_, shape=(n, n_out))
+        workspaces = {}
         try:
             for i0 in range(0, n, rows):
                 i1 = min(n, i0 + rows)
@@ -456,8 +457,7 @@ def _cmd_transform(args):
                 if Xb.dtype.kind != "f":
                     Xb = Xb.astype(np.float64)
                 try:
-                    # row_offset keeps every row's features identical to an in-memory transform.
-                    rf._transform(Xb, out[i0:i1], None, row_offset=i0)
+                    rf._transform(Xb, out[i0:i1], None, i0, workspaces)
                 except ValueError as exc:
                     # Rows in the message are counted from the start of the file (row_offset).
                     raise CLIError(f"{args.data}: {exc}") from None

@@ -173,10 +173,11 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             return _dask.transform(self, X, out, batch_size)
         return self._transform(X, out, batch_size, row_offset=0)
 
-    def _transform(self, X, out, batch_size, row_offset):
+    def _transform(self, X, out, batch_size, row_offset, workspaces=None):
         # row_offset: absolute index of X's first row in a larger data set (dask blocks,
         # NTKRidge batches), for the row numbers in error messages; the features of a row
-        # depend on nothing but its values.
+        # depend on nothing but its values.  workspaces: a dict that callers transforming
+        # chunk after chunk pass to every call, so that the work arrays are made once.
         check_is_fitted(self, "n_features_in_")
         X = as_float_array(X, "X")
         check_2d_shape(X, "X", self.n_features_in_)
@@ -191,7 +192,17 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             _check_out(out, X, (n, n_out), dtype)
         rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
         n_threads = resolve_n_threads(getattr(self, "n_threads", None))
-        workspace = self._workspace(min(rows, n), dtype, n_threads) if n else None
+        workspace = None
+        if n:
+            key = (dtype.str, n_threads)
+            cached = workspaces.get(key) if workspaces is not None else None
+            if cached is not None and cached[0] >= min(rows, n):
+                workspace = cached[1]
+            else:
+                ws_rows = rows if workspaces is not None else min(rows, n)
+                workspace = self._workspace(ws_rows, dtype, n_threads)
+                if workspaces is not None:
+                    workspaces[key] = (ws_rows, workspace)
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
             Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)

@@ -227,8 +227,8 @@ def _accumulate(features, X, Y, batch_size=None, row_offset=0, holdout=None, pro
     batch_size : int, optional
         Rows per batch; default: the feature transformer's own batch size.
     row_offset : int
-        Absolute index of ``X``'s first row in the whole data set: it fixes the features'
-        row blocking (so they are bit-identical to one full transform) and the hold-out.
+        Absolute index of ``X``'s first row in the whole data set: it fixes the hold-out
+        rows (and numbers rows in error messages).
     holdout : (seed, fraction), optional
         If given, rows chosen by :func:`_holdout_mask` go to separate statistics.
     progress : callable, optional
@@ -252,10 +252,11 @@ def _accumulate(features, X, Y, batch_size=None, row_offset=0, holdout=None, pro
     val = _RidgeStats(m, t) if holdout is not None else None
     buf = np.empty((rows, m), dtype=features.dtype_)
     buf64 = buf if buf.dtype == np.float64 else np.empty((rows, m), dtype=np.float64)
+    workspaces = {}
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
         r = i1 - i0
-        P = features._transform(X[i0:i1], buf[:r], None, row_offset=row_offset + i0)
+        P = features._transform(X[i0:i1], buf[:r], None, row_offset + i0, workspaces)
         if buf64 is not buf:
             np.copyto(buf64[:r], P)
             P = buf64[:r]
@@ -465,10 +466,11 @@ class _BaseNTKRidge(BaseEstimator):
         rows = max(1, min(rows, n))
         buf = np.empty((rows, features._n_output()), dtype=features.dtype_)
         bar, progress = _progress_bar(bool(self.verbose), n, f"{type(self).__name__}.predict")
+        workspaces = {}
         try:
             for i0 in range(0, n, rows):
                 i1 = min(n, i0 + rows)
-                P = features._transform(X[i0:i1], buf[: i1 - i0], None, row_offset=i0)
+                P = features._transform(X[i0:i1], buf[: i1 - i0], None, i0, workspaces)
                 np.matmul(P.astype(np.float64, copy=False), W.T, out=out[i0:i1])
                 if progress is not None:
                     progress(i1 - i0)
