@@ -213,6 +213,20 @@ def features_ridge(X, y, lam, depth, m, dtype=np.float64, n_threads=None, seed=0
                             random_state=seed, n_threads=n_threads).fit(X.astype(dtype), y)
 
 
+def syrk_floor(n, m, seed=0):
+    """A callable timing ``Phi^T Phi`` for an ``(n, m)`` float64 matrix by one BLAS syrk: the
+    statistic every feature ridge must form, whatever computes the features."""
+    from scipy.linalg.blas import dsyrk
+
+    P = gaussian(n, m, np.float64, seed)
+    G = np.zeros((m, m), dtype=np.float64, order="F")
+
+    def run():
+        dsyrk(1.0, P.T, beta=0.0, c=G, overwrite_c=1)
+
+    return run
+
+
 # --------------------------------------------------------------------------------------------
 # Memory (5): run in a fresh interpreter
 # --------------------------------------------------------------------------------------------

@@ -143,6 +143,15 @@ def bench_ntk(rep, g, args):
         t_feat = time.perf_counter() - t0
         mse_feat = float(np.mean((model.predict(Xt) - yt) ** 2))
         del model
+        # The same fit on float32 features (accumulated in float64, see NTKRidge).
+        t0 = time.perf_counter()
+        model = W.features_ridge(X, y, lam, depth, m, dtype=np.float32)
+        t_feat32 = time.perf_counter() - t0
+        mse_feat32 = float(np.mean((model.predict(Xt.astype(np.float32)) - yt) ** 2))
+        del model
+        # The floor of any feature ridge: Phi^T Phi alone, one BLAS syrk of an n x m float64
+        # matrix (the statistic NTKRidge accumulates); exact / this bounds the speed-up.
+        t_syrk = W.time_call(W.syrk_floor(n, m), 1, warmup=0).min()
         rf = ntkfast.NTKRandomFeatures(depth=depth, n_components=m, random_state=0).fit(X[:1])
         t_tr = W.time_call(lambda: rf.transform(X), 1, warmup=0).min()
         t_skl = W.time_call(lambda: PolynomialCountSketch(n_components=4096, random_state=0)
@@ -157,12 +166,14 @@ def bench_ntk(rep, g, args):
         mse_exact = float(np.mean((W.exact_predict(X, coef, Xt, depth) - yt) ** 2))
         del coef
         rows.append([n, fmt(t_exact), fmt(t_kernel), fmt(t_feat), fmt(t_tr), f"**{t_exact / t_feat:.2f}**",
-                     f"{mse_exact:.4f}", f"{mse_feat:.4f}", f"{float(np.var(yt)):.4f}"])
+                     fmt(t_feat32), f"{t_exact / t_feat32:.2f}", fmt(t_syrk), f"{t_exact / t_syrk:.1f}",
+                     f"{mse_exact:.4f}", f"{mse_feat:.4f}", f"{mse_feat32:.4f}", f"{float(np.var(yt)):.4f}"])
         curve.append({"n": n, "exact": t_exact, "kernel": t_kernel, "features_ridge": t_feat,
                       "transform": t_tr, "sklearn_sketch": t_skl})
     rep.table(["n", "exact: kernel + solve (s)", "of which kernel (s)", "features + ridge (s)",
-               "of which transform alone (s)", "speed-up", "test MSE exact", "test MSE features",
-               "var(y_test)"], rows)
+               "of which transform alone (s)", "speed-up", "float32 features + ridge (s)",
+               "speed-up float32", "Phi^T Phi alone (s)", "ceiling: exact / Phi^T Phi",
+               "test MSE exact", "test MSE features", "test MSE float32 features", "var(y_test)"], rows)
     cross = [c["n"] for c in curve if c["features_ridge"] < c["exact"]]
     rep.add("Crossover (smallest n of the grid where features + ridge is faster): "
             + (f"n = {cross[0]:,}" if cross else "not reached on this grid") + ".", "")
@@ -231,7 +242,7 @@ def bench_memory(rep, g, args):
 def bench_threads(rep, g):
     rep.add("## 6. Threads", "",
             "Speed-up from 1 to 2 threads (`n_threads` and `threadpool_limits` together), "
-            "timed interleaved.  Target " + W.TARGETS["threads"] + ".  On a loaded machine "
+            "timed interleaved, ratio of the minima over 9 runs each.  Target " + W.TARGETS["threads"] + ".  On a loaded machine "
             "the second core is shared with other processes: the load average above bounds it.", "")
     rows = []
     n = g["threads_n"]
@@ -246,7 +257,9 @@ def bench_threads(rep, g):
                 ests[t].transform(X, out=out)
         return f
 
-    a, b = W.time_pair(feat(1), feat(2), g["repeat"])
+    # More repeats than elsewhere: the ratio of two minima over a shared 2-core machine.
+    repeat = max(g["repeat"], 2 if g["quick"] else 9)
+    a, b = W.time_pair(feat(1), feat(2), repeat)
     rows.append([f"NTKRandomFeatures(depth=1, 4096) transform, n={n:,}, float32", fmt(a.min()),
                  fmt(b.min()), f"**{a.min() / b.min():.2f}**", W.TARGETS["threads"]])
     ne = g["threads_exact_n"]
@@ -258,7 +271,7 @@ def bench_threads(rep, g):
                 ntkfast.ntk_kernel(Xe, depth=2, n_threads=t)
         return f
 
-    a, b = W.time_pair(kern(1), kern(2), g["repeat"])
+    a, b = W.time_pair(kern(1), kern(2), repeat)
     rows.append([f"ntk_kernel(depth=2), n={ne:,}, float64", fmt(a.min()), fmt(b.min()),
                  f"**{a.min() / b.min():.2f}**", W.TARGETS["threads"]])
     rep.table(["workload", "1 thread (s)", "2 threads (s)", "speed-up", "target"], rows)
