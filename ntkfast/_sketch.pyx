@@ -24,8 +24,8 @@ cdef double PI = 3.141592653589793238462643383279502884
 
 # Rows per task of the fused dense kernels (a multiple of the 6-row register tile).  With
 # k = 3332 (a depth-2 NTK layer) the packed weights do not fit in the cache and are streamed
-# once per block: 192-row blocks measured 10% faster than 96-row ones there, and the same at
-# k = 64.  The split of the rows changes no bits (see _dense.h), so the drivers size the
+# once per block: 192-row blocks measured 2-8% faster than 96-row ones there, and the same
+# at k = 64.  The split of the rows changes no bits (see _dense.h), so the drivers size the
 # blocks to give every thread the same share.
 cdef enum:
     ROW_BLOCK = 192
@@ -447,19 +447,22 @@ def packed_weights(const floating[:, ::1] W,       # IN (m, k)
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
                      PackedWeights weights,         # IN packed_weights(W (m, k), scale)
                      int order,
-                     floating[:, ::1] out,          # OUT (n, >= m); first m columns written
+                     floating[:, :] out,            # OUT (n, >= m), rows contiguous; first m columns written
                      int n_threads):
     """out[:, :m] = act(scale * X[:, :k] @ W.T), act = step (order 0), relu (1) or none (2).
 
     Using the leading columns of wider arrays lets a layer read phi_{h-1} straight out of
     psi_{h-1} = [phi_{h-1}, sketch] and write phi_h into the front of psi_h.
     """
-    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], ldo = out.shape[1]
+    # Leading dimensions from the strides: X and out may be column ranges of wider arrays.
+    cdef Py_ssize_t n = X.shape[0], ldx = X.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ldo = out.strides[0] // sizeof(floating)
     cdef Py_ssize_t m = weights.m, k = weights.k
     cdef const floating[::1] packed = weights.data
     cdef Py_ssize_t blk, r0, rb, n_blocks
-    if k > ldx or out.shape[0] != n or ldo < m or order < 0 or order > 2:
-        raise ValueError("dense_activation: inconsistent shapes or order")
+    if (k > X.shape[1] or out.shape[0] != n or out.shape[1] < m or order < 0 or order > 2
+            or out.strides[1] != sizeof(floating) or out.strides[0] % sizeof(floating)):
+        raise ValueError("dense_activation: inconsistent shapes, strides or order")
     if n == 0:
         return
     n_threads = effective_threads(n_threads, <double>n * m * k)
@@ -479,16 +482,17 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
                 floating[:, ::1] out,                # OUT (n, D)
                 floating[:, ::1] work,               # scratch (n_threads, ROW_BLOCK * m)
                 int n_threads):
-    """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T).
+    """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T) beyond a block.
 
-    Each thread keeps the pre-activations of one block of rows in its row of ``work``
+    Each thread keeps the step features (0/1) of one block of rows in its row of ``work``
     (allocated by the caller, so that a failed allocation raises in Python).
     """
-    cdef Py_ssize_t n = X.shape[0], ldx = X.shape[1], D = out.shape[1]
+    cdef Py_ssize_t n = X.shape[0], ldx = X.strides[0] // sizeof(floating), D = out.shape[1]
+    cdef Py_ssize_t ldo = out.strides[0] // sizeof(floating)
     cdef Py_ssize_t m = weights.m, k = weights.k
     cdef const floating[::1] packed = weights.data
     cdef Py_ssize_t blk, r0, rb, n_blocks
-    if (k > ldx or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
+    if (k > X.shape[1] or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
             or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
         raise ValueError("step_sketch: inconsistent shapes")
     if n == 0:
@@ -499,7 +503,7 @@ def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k col
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
             r0 = blk * rb
             step_sketch_packed(&X[r0, 0], ldx, min(rb, n - r0), k, &packed[0], m, scale,
-                               &indices[0], &signs[0], &out[r0, 0], D, D,
+                               &indices[0], &signs[0], &out[r0, 0], ldo, D,
                                &work[omp_get_thread_num(), 0])
 
 

@@ -72,6 +72,13 @@ def test_wide_arrays_read_and_write_only_their_columns(dtype):
     _sketch.dense_activation(wide_x, _sketch.packed_weights(W, scale), 1, out, 2)
     _check(out[:, :m], X, W, scale, 1)
     assert np.all(np.isnan(out[:, m:]))
+    # A column range in the middle of a wider array (rows strided, not C-contiguous).
+    big = np.full((n, m + 9), np.nan, dtype=dtype)
+    _sketch.dense_activation(X, _sketch.packed_weights(W, scale), 1, big[:, 4:4 + m], 2)
+    _check(big[:, 4:4 + m], X, W, scale, 1)
+    assert np.all(np.isnan(big[:, :4])) and np.all(np.isnan(big[:, 4 + m:]))
+    with pytest.raises(ValueError, match="strides"):            # columns not contiguous
+        _sketch.dense_activation(X, _sketch.packed_weights(W, scale), 1, big[:, ::2], 2)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -78,6 +78,26 @@ def test_medium_size_float64():
         _assert_close(ntkfast.ntk_kernel(X, depth=depth), ntk_ref, 1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_many_row_blocks(monkeypatch, dtype):
+    # Blocks of 7 rows: the symmetric case computes the cosines of each block from its first
+    # row's column on (the upper triangle) and mirrors; rows and columns of every block
+    # boundary must match the reference and the result must be exactly symmetric.
+    from ntkfast import kernels
+
+    monkeypatch.setattr(kernels, "_BLOCK_ELEMENTS", 7 * 45)
+    X = gaussian_data(45, 9, 11, zero_rows=(13,)).astype(dtype)
+    Y = gaussian_data(31, 9, 12).astype(dtype)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    ntk_ref, _ = R.exact_kernels(X, depth=2)
+    K = ntkfast.ntk_kernel(X, depth=2)
+    _assert_close(K, ntk_ref, rtol)
+    np.testing.assert_array_equal(K, K.T)
+    ntk_ref, _ = R.exact_kernels(X, Y, depth=2)
+    _assert_close(ntkfast.ntk_kernel(X, Y, depth=2), ntk_ref, rtol)
+    _assert_close(ntkfast.arccos_kernel(X, Y, order=1), R.arccos_kernel(X, Y, order=1), rtol)
+
+
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_ntk_diagonal_closed_form(depth):
     X = gaussian_data(30, 8, depth, zero_rows=(4,))
