@@ -25,8 +25,10 @@ from .sketch import _multiply_spectra, fft_threads
 
 __all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
 
-# Working memory per batch of rows in transform, in array elements (about 64 MiB of float64).
-_BATCH_ELEMENTS = 1 << 23
+# Working memory per batch of rows in transform, in array elements (about 128 MiB of float64,
+# 64 MiB of float32).  Every batch wakes the OpenMP and FFT thread pools a few times; twice
+# larger batches than 1 << 23 made the two-thread NTK transform 5-10% faster (fewer wake-ups).
+_BATCH_ELEMENTS = 1 << 24
 
 # Fraction of n_components given to the TensorSketch by default (see
 # default_sketch_components and the README for the measurements behind it).
@@ -160,8 +162,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             C-contiguous, writeable, of the output dtype (a writeable memmap works); the
             features are written into it and it is returned.  Must not overlap ``X``.
         batch_size : int, optional
-            Rows per batch; the default keeps the working memory near 64 MiB.  The result
-            does not depend on it.
+            Rows per batch; the default keeps the working memory near 128 MiB (64 MiB in
+            float32).  The result does not depend on it.
 
         Returns
         -------
