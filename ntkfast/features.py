@@ -512,15 +512,16 @@ class NTKRandomFeatures(_BatchedTransformer):
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
         for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
             dest = out if h == depth - 1 else layers[h % 2][:R]
-            _sketch.dense_activation(psi, relu, 1, dest, n_threads)
-            if ms:
+            if not ms:
+                _sketch.dense_activation(psi, relu, 1, dest, n_threads)
+            else:
+                # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
                 # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
                 # straight into the last ms columns of psi_h.
                 cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in sketch[:4])
-                work = sketch[4]
-                _sketch.step_sketch(psi, step, step_scale, self.step_indices_[h], step_s,
-                                    cs_step, work, n_threads)
-                _sketch.count_sketch_rows(psi, self.sketch_indices_[h], sketch_s, cs_psi, ms, n_threads)
+                _sketch.ntk_layer_inputs(psi, relu, step, step_scale, self.step_indices_[h], step_s,
+                                         self.sketch_indices_[h], sketch_s, dest, cs_psi, cs_step,
+                                         sketch[4], n_threads)
                 rfft_rows(cs_psi, spec_psi, fft_workers)
                 rfft_rows(cs_step, spec_step, fft_workers)
                 _multiply_spectra(spec_psi, spec_step, n_threads)
