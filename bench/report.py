@@ -248,8 +248,8 @@ def bench_threads(rep, g):
     repeat = max(g["repeat"], 2 if g["quick"] else 15)
     rep.add("## 6. Threads", "",
             "Speed-up from 1 to 2 threads (`n_threads` and `threadpool_limits` together), "
-            f"timed interleaved, {repeat} runs each: the ratio of the minima (the target's "
-            "measure) and of the medians.  Target " + W.TARGETS["threads"] + ".  On this "
+            f"timed interleaved, {repeat} runs each: the ratio of the minima and the ratio of "
+            "the medians.  Target " + W.TARGETS["threads"] + ".  On this "
             "shared VM single-thread times vary by 20-40% from run to run (other tenants, "
             "clock): the minima are the runs least disturbed.", "")
     rows = []

@@ -105,12 +105,14 @@ def _check_bool(value, name):
 class _BatchedTransformer(TransformerMixin, BaseEstimator):
     """Shared ``transform`` loop: validates once, then works through the rows in batches.
 
-    Subclasses implement ``_n_output()``, ``_batch_rows()``, ``_kernel_arrays(dtype)`` (the
-    arrays the kernels read, made in ``dtype`` from the fitted arrays that
-    ``_kernel_sources()`` returns) and
-    ``_workspace(rows, dtype, n_threads)`` (arrays reused by every batch of one call) and
-    ``_transform_batch(X_batch, out_batch, arrays, n_threads, workspace)``, and set ``dtype_`` in fit
-    (which ends by building the arrays for ``dtype_``: transform then changes no attribute).
+    Subclasses set ``dtype_`` in ``fit`` and implement:
+
+    * ``_n_output()`` and ``_batch_rows()``;
+    * ``_kernel_sources()``, the fitted arrays the kernels' inputs are made from, and
+      ``_kernel_arrays(dtype)``, those inputs (packed weights...) in ``dtype``; ``fit`` ends
+      by building them for ``dtype_``, so that ``transform`` changes no attribute;
+    * ``_workspace(rows, dtype, n_threads)``, work arrays reused by every batch of a call;
+    * ``_transform_batch(X_batch, out_batch, arrays, n_threads, workspace)``.
 
     The features are computed in ``result_type(X, dtype_)``, as numpy would multiply ``X`` by
     the weights: never a silent loss of precision.  When that differs from ``dtype_`` the
@@ -469,8 +471,8 @@ class NTKRandomFeatures(_BatchedTransformer):
         return _rows_per_batch(4 * self._n_output())
 
     def _kernel_sources(self):
-        return tuple(self.relu_weights_) + tuple(self.relu_scales_) + tuple(self.step_weights_) + tuple(
-            self.sketch_signs_) + tuple(self.step_signs_)
+        return (*self.relu_weights_, *self.relu_scales_, *self.step_weights_, *self.sketch_signs_,
+                *self.step_signs_)
 
     def _kernel_arrays(self, dtype):
         """Per layer: (packed relu weights and scales, packed step weights, sketch signs,
