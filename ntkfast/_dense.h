@@ -10,7 +10,7 @@
  * Why not BLAS: a GEMM call followed by an activation pass either repacks the weights for
  * every small block of rows (OpenBLAS packs both operands per call: with k = 64 and 64-row
  * blocks the packing moved as many bytes as the output) or runs the activation on a block
- * that has left the cache.  The weights are packed here once per transform, in panels of NR
+ * that has left the cache.  The weights are packed here once per fit, in panels of NR
  * rows (pack_weights), and a chunk of panels that fits in L2 is reused by every row tile of
  * a block (the classic GEMM blocking, see Goto and van de Geijn, "Anatomy of
  * high-performance matrix multiplication", 2008).  Measured in bench/ (README,

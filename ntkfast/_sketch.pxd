@@ -92,8 +92,8 @@ cdef void dense_activation_packed_d(const double* x, Py_ssize_t ldx, Py_ssize_t 
                                     double* out, Py_ssize_t ldo) noexcept nogil
 
 # out[r, :n_buckets] = CountSketch(scale * step(x[r] @ w.T)) with hash (indices, signs) of
-# length m, w packed with unit scales (pack_weights_* with scale NULL); ``work`` holds
-# n_rows * m pre-activations.  The step features are never stored.
+# length m, w packed with unit scales (pack_weights_* with scale NULL); ``work`` (n_rows * m)
+# holds the block's step features as 0/1, hashed from there; they are never stored beyond it.
 cdef void step_sketch_packed_f(const float* x, Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t k,
                                const float* packed, Py_ssize_t m, float scale,
                                const Py_ssize_t* indices, const float* signs,

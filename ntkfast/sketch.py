@@ -2,11 +2,11 @@
 
 TensorSketch multiplies the FFTs of CountSketches: ``TS(u, v) = irfft(rfft(CS1(u)) *
 rfft(CS2(v)))``.  The hashing and the spectrum product are compiled OpenMP loops; the FFTs
-are ``scipy.fft`` with ``workers`` threads, which keeps float32 data in complex64.  Rows are
-processed in chunks so that the temporaries stay a few tens of MiB whatever ``n``.
+are scipy.fft's pocketfft with ``workers`` threads (float32 data stays complex64), writing
+into work arrays made once per call (``_fft.py``).  Rows are processed in chunks so that the
+work arrays stay a few tens of MiB whatever ``n``.
 """
 import numpy as np
-import scipy.fft
 
 from . import _sketch
 from ._fft import irfft_rows, rfft_rows
@@ -91,7 +91,7 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     dtype = factors[0].dtype
     if out is None:
         out = np.empty((n, n_buckets), dtype=dtype)
-    rows = min(_chunk_rows(n_buckets), n)
+    rows = max(1, min(_chunk_rows(n_buckets), n))
     # Work arrays made once per call (none per chunk, see _fft.py): a CountSketch, the
     # running product of spectra and the spectrum of the current factor.
     cdtype = np.complex64 if dtype == np.float32 else np.complex128
