@@ -196,3 +196,13 @@ def test_every_compiled_form(tmp_path, macros):
                 getattr(dll, "run" + suffix)(P(X.ctypes.data), S(n), S(k), P(packed.ctypes.data),
                                              S(m), order, P(out.ctypes.data))
                 _check(out, X, W, scale, order)
+        # k = 0 through the C API (packed_weights refuses it in Python): every product is 0.
+        m = 21
+        scale = np.ones(m, dtype=dtype)
+        packed = np.empty(getattr(dll, "size" + suffix)(m, 0), dtype=dtype)
+        getattr(dll, "pack" + suffix)(None, P(scale.ctypes.data), S(m), S(0), P(packed.ctypes.data))
+        for order in (0, 1, 2):
+            out = np.full((7, m), np.nan, dtype=dtype)
+            getattr(dll, "run" + suffix)(P(packed.ctypes.data), S(7), S(0), P(packed.ctypes.data),
+                                         S(m), order, P(out.ctypes.data))
+            np.testing.assert_array_equal(out, 0)
