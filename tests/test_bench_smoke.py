@@ -28,3 +28,22 @@ def test_report_quick_runs(tmp_path):
     assert "nan" not in text.lower().replace("nanosecond", "")
     png = (tmp_path / "time_vs_n.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+STAGES = os.path.join(ROOT, "bench", "thread_stages.py")
+
+
+@pytest.mark.skipif(not os.path.exists(STAGES), reason="bench/ is not shipped with the package")
+def test_thread_stages_runs():
+    # The stage timers wrap the functions the transform calls: if one is renamed or no longer
+    # called, its row would read 0 ms.
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_WAIT_POLICY="passive")
+    res = subprocess.run([sys.executable, STAGES, "--n", "2000", "--runs", "1"], env=env,
+                         check=True, capture_output=True, text=True, timeout=300)
+    rows = {line.split("|")[1].strip(): line for line in res.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| stage")}
+    assert set(rows) == {"layer_inputs", "rfft", "multiply", "irfft", "other", "total"}
+    for stage in ("layer_inputs", "rfft", "multiply", "irfft"):
+        ms_1, ms_2 = (float(v) for v in rows[stage].split("|")[2:4])
+        assert ms_1 > 0 and ms_2 > 0, rows[stage]
