@@ -139,8 +139,8 @@ NTKFAST_CLONES static void NTKFAST_NAME(dense_activation_packed)(
     ptrdiff_t n_panels = (m + NTKFAST_NR - 1) / NTKFAST_NR;
     const NTKFAST_T *scales = packed + n_panels * NTKFAST_NR * k;
     /* Panels per L2 chunk; k = 0 (every product is 0) takes them all at once. */
-    ptrdiff_t chunk = k > 0 ? NTKFAST_PANEL_CHUNK_BYTES / ((ptrdiff_t)sizeof(NTKFAST_T) * NTKFAST_NR * k)
-                            : n_panels;
+    ptrdiff_t panel_bytes = (ptrdiff_t)sizeof(NTKFAST_T) * NTKFAST_NR * k;
+    ptrdiff_t chunk = k > 0 ? NTKFAST_PANEL_CHUNK_BYTES / panel_bytes : n_panels;
     ptrdiff_t p0, p1, p, r;
     const NTKFAST_T *xr[NTKFAST_MR];
     int i, nr, nc;
