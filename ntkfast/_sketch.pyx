@@ -474,39 +474,6 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
                                     order, &out[r0, 0], ldo)
 
 
-def step_sketch(const floating[:, ::1] X,            # IN (n, >= k); first k columns used
-                PackedWeights weights,               # IN packed_weights(W (m, k), None)
-                floating scale,
-                const Py_ssize_t[::1] indices,       # IN (m,)
-                const floating[::1] signs,           # IN (m,)
-                floating[:, ::1] out,                # OUT (n, D)
-                floating[:, ::1] work,               # scratch (n_threads, ROW_BLOCK * m)
-                int n_threads):
-    """out = CountSketch(scale * step(X @ W.T)), never forming step(X W^T) beyond a block.
-
-    Each thread keeps the step features (0/1) of one block of rows in its row of ``work``
-    (allocated by the caller, so that a failed allocation raises in Python).
-    """
-    cdef Py_ssize_t n = X.shape[0], ldx = X.strides[0] // sizeof(floating), D = out.shape[1]
-    cdef Py_ssize_t ldo = out.strides[0] // sizeof(floating)
-    cdef Py_ssize_t m = weights.m, k = weights.k
-    cdef const floating[::1] packed = weights.data
-    cdef Py_ssize_t blk, r0, rb, n_blocks
-    if (k > X.shape[1] or indices.shape[0] != m or signs.shape[0] != m or out.shape[0] != n
-            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
-        raise ValueError("step_sketch: inconsistent shapes")
-    if n == 0:
-        return
-    n_threads = effective_threads(n_threads, <double>n * m * k)
-    n_blocks = _row_blocks(n, n_threads, &rb)
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
-            r0 = blk * rb
-            step_sketch_packed(&X[r0, 0], ldx, min(rb, n - r0), k, &packed[0], m, scale,
-                               &indices[0], &signs[0], &out[r0, 0], ldo, D,
-                               &work[omp_get_thread_num(), 0])
-
-
 def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}; phi_{h-1} first
                      PackedWeights relu,                # IN packed_weights(relu W (m1, k), scales)
                      PackedWeights step,                # IN packed_weights(step W (m1, k), None)
@@ -522,8 +489,9 @@ def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}
                      int n_threads):
     """One layer of the NTK features up to the FFTs, in one parallel loop over row blocks:
     phi_h = relu features of phi_{h-1}, and the two CountSketches that TS(psi_{h-1}, a_h)
-    multiplies.  The same results as dense_activation, step_sketch and count_sketch_rows,
-    with one thread wake-up instead of three and each block of psi read while in cache."""
+    multiplies (the step features are kept as 0/1 for one block of rows per thread, in its
+    row of ``work``, never beyond).  The same results as dense_activation and
+    count_sketch_rows, in one parallel loop, each block of psi read while in cache."""
     cdef Py_ssize_t n = psi.shape[0], ldx = psi.strides[0] // sizeof(floating)
     cdef Py_ssize_t d_psi = psi.shape[1], D = cs_psi.shape[1]
     cdef Py_ssize_t ldo = dest.strides[0] // sizeof(floating)

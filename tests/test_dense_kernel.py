@@ -106,7 +106,14 @@ def test_step_sketch_hashes_the_step_features(dtype):
     scale = dtype(0.3)
     out = np.full((n, D), np.nan, dtype=dtype)
     work = np.empty((2, _sketch.ROW_BLOCK_SIZE * m), dtype=dtype)
-    _sketch.step_sketch(X, _sketch.packed_weights(W, None), scale, idx, signs, out, work, 2)
+    # Through the NTK layer loop, which also makes the ReLU features and the CountSketch of
+    # its input (checked elsewhere); here only the step features' CountSketch is.
+    relu_out = np.empty((n, m), dtype=dtype)
+    cs_x = np.empty((n, D), dtype=dtype)
+    _sketch.ntk_layer_inputs(X, _sketch.packed_weights(W, np.ones(m, dtype)),
+                             _sketch.packed_weights(W, None), scale, idx, signs,
+                             np.arange(k, dtype=np.intp) % D, np.ones(k, dtype), relu_out, cs_x,
+                             out, work, 2)
     Z = X.astype(LD) @ W.T.astype(LD)
     bound = (k + 2) * np.finfo(dtype).eps * (np.abs(X).astype(LD) @ np.abs(W).T.astype(LD))
     assert np.all(np.abs(Z) > bound), "test data must decide every step"
