@@ -19,7 +19,7 @@ import scipy.fft
 import scipy.linalg
 
 import ntkfast
-from ntkfast.ridge import _cho_factor_inplace
+from ntkfast._engine.ridge_stats import cho_factor_inplace as _cho_factor_inplace
 
 # Targets of issue 4, printed next to the measured ratios (never asserted).
 TARGETS = {
@@ -162,7 +162,7 @@ def sketch_pair(n, d, D, dtype, n_threads=None, seed=0):
     """
     from sklearn.kernel_approximation import PolynomialCountSketch
 
-    from ntkfast._validation import resolve_n_threads
+    from ntkfast._engine.validation import resolve_n_threads
 
     U = gaussian(n, d, dtype, seed)
     iu, su, iv, sv = _hashes(d, D, seed)

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ntkfast  # noqa: E402
-from ntkfast import features  # noqa: E402
+from ntkfast._engine import feature_maps  # noqa: E402
 
 STAGES = ["layer_inputs", "rfft", "multiply", "irfft", "other", "total"]
 
@@ -50,10 +50,11 @@ def main(argv=None):
                 spent[name] += time.perf_counter() - t0
         return call
 
-    features._sketch = _TimedSketch(features._sketch, timed("layer_inputs", features._sketch.ntk_layer_inputs))
-    features.rfft_rows = timed("rfft", features.rfft_rows)
-    features.irfft_rows = timed("irfft", features.irfft_rows)
-    features._multiply_spectra = timed("multiply", features._multiply_spectra)
+    feature_maps._sketch = _TimedSketch(feature_maps._sketch,
+                                        timed("layer_inputs", feature_maps._sketch.ntk_layer_inputs))
+    feature_maps.rfft_rows = timed("rfft", feature_maps.rfft_rows)
+    feature_maps.irfft_rows = timed("irfft", feature_maps.irfft_rows)
+    feature_maps.multiply_spectra = timed("multiply", feature_maps.multiply_spectra)
 
     X = np.random.default_rng(0).standard_normal((args.n, 64)).astype(np.float32)
     out = np.ones((args.n, 4096), dtype=np.float32)

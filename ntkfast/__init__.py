@@ -14,6 +14,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._sketch import CAPI_VERSION as capi_version
 from ._sketch import HAVE_OPENMP as _HAVE_OPENMP  # noqa: F401  (diagnostics: built with OpenMP?)
+from ._engine import dask_adapter as _dask_adapter  # noqa: F401  (registers the dask adapter)
+from ._engine.validation import MAX_DEPTH
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
 from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier
@@ -24,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArcCosineFeatures",
     "ExactNTKRidge",
+    "MAX_DEPTH",
     "capi_version",
     "get_include",
     "NTKRandomFeatures",

@@ -16,6 +16,9 @@ import zipfile
 import numpy as np
 
 from . import __version__
+from ._engine import batches, feature_maps
+from ._engine.progress import progress_bar
+from ._engine.validation import feature_dtype, resolve_n_threads
 
 __all__ = ["main"]
 
@@ -444,27 +447,21 @@ def _cmd_transform(args):
     if X.shape[1] != rf.n_features_in_:
         raise CLIError(f"{args.data}: expected {rf.n_features_in_} feature columns (as in the model), got {X.shape[1]}")
     n, n_out = X.shape[0], rf.n_relu_ + rf.n_sketch_
-    rows = args.batch_size or max(256, (1 << 24) // (4 * n_out) // 256 * 256)
-    bar = _progress(n, "transform", not args.quiet)
+    fmap = feature_maps.of(rf)
+    n_threads = resolve_n_threads(rf.n_threads)
     t0 = time.perf_counter()
-    with _atomic_output(args.out) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=rf.dtype_, shape=(n, n_out))
-        workspaces = {}
+    with _atomic_output(args.out) as tmp, progress_bar(not args.quiet, n, "transform") as bar:
+        dtype = feature_dtype(X.dtype if X.dtype.kind == "f" else np.float64, rf.dtype_)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, n_out))
         try:
-            for i0 in range(0, n, rows):
-                i1 = min(n, i0 + rows)
-                Xb = X[i0:i1]
-                if Xb.dtype.kind != "f":
-                    Xb = Xb.astype(np.float64)
-                try:
-                    rf._transform(Xb, out[i0:i1], None, i0, workspaces)
-                except ValueError as exc:
-                    # Rows in the message are counted from the start of the file (row_offset).
-                    raise CLIError(f"{args.data}: {exc}") from None
-                bar.update(i1 - i0)
+            Xf = X if X.dtype.kind == "f" else X.astype(np.float64)
+            try:
+                batches.transform(fmap, Xf, out, args.batch_size, 0, n_threads, None, bar.update)
+            except ValueError as exc:
+                # Rows in the message are counted from the start of the file.
+                raise CLIError(f"{args.data}: {exc}") from None
             out.flush()
         finally:
-            bar.close()
             del out
     print(f"transformed {n} rows into {n_out} features ({np.dtype(rf.dtype_).name}) in "
           f"{time.perf_counter() - t0:.2f} s; written to {args.out}", file=sys.stderr)

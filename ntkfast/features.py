@@ -3,32 +3,33 @@
 Both transformers draw every random quantity in ``fit`` from ``random_state`` and store it
 as a trailing-underscore attribute; ``transform`` is deterministic and its output does not
 depend on the number of threads or on how the rows are split into batches.
+
+What lives where: this module holds the estimators (their parameters, the random draws of
+``fit``, and their fitted state in model files); the compiled snapshot that ``transform``
+runs is built by :mod:`ntkfast._engine.feature_maps`, and the batch loop that streams the
+rows through it is :mod:`ntkfast._engine.batches`.
 """
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _dask, _sketch
-from ._validation import (
-    as_float_array,
-    check_2d_shape,
+from ._engine import batches, lazy, state
+from ._engine.feature_maps import ArcCosineMap, NTKMap
+from ._engine.validation import (
+    Bool,
+    Depth,
+    Int,
+    OneOf,
+    RandomState,
+    SketchWidth,
+    Threads,
     check_allocation,
     check_array,
-    check_finite,
-    check_int,
-    check_random_state,
-    float_dtype,
+    check_params,
     resolve_n_threads,
 )
-from ._fft import irfft_rows, rfft_rows
-from .sketch import _multiply_spectra, fft_threads
 
 __all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
-
-# Working memory per batch of rows in transform, in array elements (about 128 MiB of float64,
-# 64 MiB of float32).  Every batch wakes the OpenMP and FFT thread pools a few times; twice
-# larger batches than 1 << 23 made the two-thread NTK transform 5-10% faster (fewer wake-ups).
-_BATCH_ELEMENTS = 1 << 24
 
 # Fraction of n_components given to the TensorSketch by default (see
 # default_sketch_components and the README for the measurements behind it).
@@ -90,64 +91,99 @@ def _feature_scales(W, leverage):
     return np.sqrt(2.0 * d / m) / np.sqrt(np.einsum("ij,ij->i", W, W))
 
 
-def _rows_per_batch(elements_per_row):
-    """Rows per batch for a working memory near _BATCH_ELEMENTS: at least one full block of
-    the dense kernels (the kernels share any batch out evenly between the threads)."""
-    return max(_sketch.ROW_BLOCK_SIZE, _BATCH_ELEMENTS // max(elements_per_row, 1))
+def _restore_or_fail(est, attributes, reader, prefix):
+    try:
+        return est._restore(attributes)
+    except ValueError as exc:  # inconsistent arrays: the file is at fault
+        reader.fail(f"{prefix}fitted arrays are inconsistent ({exc})")
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
+class _FeatureTransformer(TransformerMixin, BaseEstimator):
+    """``fit`` / ``transform`` shared by the feature transformers.
 
-
-class _BatchedTransformer(TransformerMixin, BaseEstimator):
-    """Shared ``transform`` loop: validates once, then works through the rows in batches.
-
-    Subclasses set ``dtype_`` in ``fit`` and implement:
-
-    * ``_n_output()`` and ``_batch_rows()``;
-    * ``_kernel_sources()``, the fitted arrays the kernels' inputs are made from, and
-      ``_kernel_arrays(dtype)``, those inputs (packed weights...) in ``dtype``; ``fit`` ends
-      by building them for ``dtype_``, so that ``transform`` changes no attribute;
-    * ``_workspace(rows, dtype, n_threads)``, work arrays reused by every batch of a call;
-    * ``_transform_batch(X_batch, out_batch, arrays, n_threads, workspace)``.
-
-    The features are computed in ``result_type(X, dtype_)``, as numpy would multiply ``X`` by
-    the weights: never a silent loss of precision.  When that differs from ``dtype_`` the
-    fitted arrays are cast and packed once more and cached (the cache is not pickled).
+    A subclass declares ``_parameter_constraints`` and ``_fitted_names`` (its fitted
+    attributes besides ``n_features_in_`` and ``dtype_``) and implements
+    ``_draw(params, n_features, dtype)`` (the fitted attributes as a dict),
+    ``_build_map(attributes)`` (the compiled snapshot, validating the attributes),
+    ``_state_arrays()`` (its arrays for a model file) and ``__ntkfast_load__`` (see
+    :mod:`ntkfast.io`).
     """
 
-    def _arrays_for(self, dtype):
-        # The kernel arrays (weights packed for the dense kernels, cast to ``dtype``) are
-        # made once per fit and dtype: NTKRidge and dask call _transform batch by batch.
-        # The cache holds one packed copy of the weights; it is dropped by fit, not pickled,
-        # and rebuilt if a fitted array it was made from has been replaced since.
-        sources = self._kernel_sources()
-        cache = self.__dict__.setdefault("_kernel_cache", {})
-        entry = cache.get(dtype.str)
-        if entry is None or len(entry[0]) != len(sources) or any(
-            a is not b for a, b in zip(entry[0], sources)
-        ):
-            entry = cache[dtype.str] = (sources, self._kernel_arrays(dtype))
-        return entry[1]
+    def fit(self, X, y=None):
+        """Draw every random quantity for data with ``X``'s number of features and dtype.
+
+        Only the shape and dtype of ``X`` matter (its values are checked, not used).  All
+        parameters are checked before any fitted attribute changes: a fit that raises leaves
+        the estimator as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 gives float32 weights and features; any other float dtype float64.  A
+            ``dask.array.Array`` is not computed.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        params = check_params(self)
+        adapter = lazy.adapter_for(X)
+        if adapter is not None:
+            n_features, dtype = adapter.fit_input(X)
+        else:
+            X = check_array(X, "X")
+            n_features, dtype = X.shape[1], X.dtype
+        attributes = self._draw(params, n_features, np.dtype(dtype))
+        attributes.update(n_features_in_=n_features, dtype_=np.dtype(dtype))
+        return self._restore(attributes)
+
+    def _restore(self, attributes):
+        """Validate and compile fitted ``attributes`` (a dict of every state name), then
+        publish them at once with their compiled map.  Raises ValueError, changing nothing,
+        when they are inconsistent."""
+        for name in self._fitted_names:
+            state.read_only(attributes[name])
+        values = tuple(attributes[n] for n in self._state_names())
+        attributes = dict(attributes)
+        attributes["_feature_map"] = (self._build_map(attributes), state.identities(values))
+        state.publish(self, attributes)
+        return self
+
+    def _state_names(self):
+        return ("n_features_in_", "dtype_") + self._fitted_names
+
+    def __ntkfast_feature_map__(self):
+        """The compiled snapshot of the current fitted attributes (engine protocol).
+
+        Built in ``fit``; rebuilt, with every attribute validated again, when an attribute
+        has been replaced since (or after unpickling).  Read in one step with the
+        attributes, so a concurrent ``fit`` is either wholly seen or not at all.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names = self._state_names()
+        *values, cached = state.snapshot(self, names + ("_feature_map",))
+        ids = state.identities(values)
+        if cached is not None and state.same_objects(cached[1], ids):
+            return cached[0]
+        try:
+            fmap = self._build_map(dict(zip(names, values)))
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"{type(self).__name__}: inconsistent fitted attributes ({exc})") from None
+        state.publish_if_unchanged(self, names, values, {"_feature_map": (fmap, ids)})
+        return fmap
+
+    def __ntkfast_state__(self):
+        """The fitted state for a model file (:mod:`ntkfast.io`): name -> array or str."""
+        out = {"n_features_in_": np.array(self.n_features_in_, dtype=np.int64),
+               "dtype_": np.dtype(self.dtype_).name}
+        out.update(self._state_arrays())
+        return out
 
     def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_kernel_cache", None)
-        return state
-
-    def _check_fit_input(self, X):
-        self.__dict__.pop("_kernel_cache", None)  # arrays of a previous fit
-        if _dask.is_dask_array(X):
-            # fit needs only the number of columns and the dtype: the rows are not computed.
-            self.n_features_in_, self.dtype_ = _dask.fit_input(X)
-            return X
-        X = check_array(X, "X")
-        self.n_features_in_ = X.shape[1]
-        self.dtype_ = X.dtype
-        return X
+        d = super().__getstate__()
+        d.pop("_feature_map", None)  # remade from the fitted arrays at first use
+        return d
 
     def transform(self, X, out=None, batch_size=None):
         """Random features of ``X``, computed batch by batch.
@@ -162,7 +198,8 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
             in-memory transform of the same rows (README section "Scaling out with Dask").
         out : ndarray of shape (n_samples, n_output), optional
             C-contiguous, writeable, of the output dtype (a writeable memmap works); the
-            features are written into it and it is returned.  Must not overlap ``X``.
+            features are written into it and it is returned.  Must not overlap ``X`` (nor
+            map the same bytes of the same file).
         batch_size : int, optional
             Rows per batch; the default keeps the working memory near 128 MiB (64 MiB in
             float32).  The result does not depend on it.
@@ -172,47 +209,19 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_output)
             float32 when both ``X`` and the fit were float32, else float64.  A
             ``dask.array.Array`` when ``X`` is one.
-        """
-        if _dask.is_dask_array(X):
-            return _dask.transform(self, X, out, batch_size)
-        return self._transform(X, out, batch_size, row_offset=0)
 
-    def _transform(self, X, out, batch_size, row_offset, workspaces=None):
-        # row_offset: absolute index of X's first row in a larger data set (dask blocks,
-        # NTKRidge batches), for the row numbers in error messages; the features of a row
-        # depend on nothing but its values.  workspaces: a dict that callers transforming
-        # chunk after chunk pass to every call, so that the work arrays are made once.
-        check_is_fitted(self, "n_features_in_")
-        X = as_float_array(X, "X")
-        check_2d_shape(X, "X", self.n_features_in_)
-        n = X.shape[0]
-        n_out = self._n_output()
-        dtype = np.result_type(float_dtype(X.dtype, "X"), self.dtype_)
-        arrays = self._arrays_for(dtype)
-        if out is None:
-            check_allocation(n * n_out * dtype.itemsize, f"X: a {n} x {n_out} {dtype.name} feature matrix")
-            out = np.empty((n, n_out), dtype=dtype)
-        else:
-            _check_out(out, X, (n, n_out), dtype)
-        rows = self._batch_rows() if batch_size is None else check_int(batch_size, "batch_size", 1)
-        n_threads = resolve_n_threads(getattr(self, "n_threads", None))
-        workspace = None
-        if n:
-            key = (dtype.str, n_threads)
-            cached = workspaces.get(key) if workspaces is not None else None
-            if cached is not None and cached[0] >= min(rows, n):
-                workspace = cached[1]
-            else:
-                ws_rows = rows if workspaces is not None else min(rows, n)
-                workspace = self._workspace(ws_rows, dtype, n_threads)
-                if workspaces is not None:
-                    workspaces[key] = (ws_rows, workspace)
-        for i0 in range(0, n, rows):
-            i1 = min(n, i0 + rows)
-            Xb = np.ascontiguousarray(X[i0:i1], dtype=dtype)
-            check_finite(Xb, "X", row_offset=i0 + row_offset)
-            self._transform_batch(Xb, out[i0:i1], arrays, n_threads, workspace)
-        return out
+        Raises
+        ------
+        ValueError
+            Wrong shape, NaN or infinity in ``X`` (the message names the row), or features
+            that overflow their dtype (inf from finite input).
+        """
+        fmap = self.__ntkfast_feature_map__()
+        n_threads = resolve_n_threads(self.n_threads)
+        adapter = lazy.adapter_for(X)
+        if adapter is not None:
+            return adapter.transform(fmap, X, out, batch_size, n_threads)
+        return batches.transform(fmap, X, out=out, batch_size=batch_size, n_threads=n_threads)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -220,22 +229,7 @@ class _BatchedTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _check_out(out, X, shape, dtype):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out: expected a numpy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out: expected shape {shape}, got {out.shape}")
-    if out.dtype != dtype:
-        raise ValueError(f"out: expected dtype {dtype.name} (that of the features of X), got {out.dtype}")
-    if not out.flags.c_contiguous:
-        raise ValueError("out: expected a C-contiguous array, got a non-contiguous one")
-    if not out.flags.writeable:
-        raise ValueError("out: expected a writeable array, got a read-only one")
-    if isinstance(X, np.ndarray) and np.shares_memory(out, X):
-        raise ValueError("out: expected an array that does not overlap X, got one that shares its memory")
-
-
-class ArcCosineFeatures(_BatchedTransformer):
+class ArcCosineFeatures(_FeatureTransformer):
     """Random features of the arc-cosine kernel of order 0 (step) or 1 (ReLU).
 
     ``Phi0(x) = sqrt(2/m) step(W x)`` estimates ``kappa0(rho)`` and
@@ -271,6 +265,9 @@ class ArcCosineFeatures(_BatchedTransformer):
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
         ``transform`` returns ``result_type(X, dtype_)``.
 
+    Fitted arrays are read-only (``transform`` runs a validated, compiled copy of them):
+    to change a model, assign new arrays, which the next ``transform`` checks again.
+
     Examples
     --------
     >>> import numpy as np, ntkfast
@@ -281,6 +278,15 @@ class ArcCosineFeatures(_BatchedTransformer):
     True
     """
 
+    _parameter_constraints = {
+        "order": OneOf(0, 1),
+        "n_components": Int(2),
+        "leverage": Bool(),
+        "random_state": RandomState(),
+        "n_threads": Threads(),
+    }
+    _fitted_names = ("weights_", "scales_", "order_")
+
     def __init__(self, order=0, n_components=1024, leverage=False, random_state=None, n_threads=None):
         self.order = order
         self.n_components = n_components
@@ -288,54 +294,35 @@ class ArcCosineFeatures(_BatchedTransformer):
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def fit(self, X, y=None):
-        """Draw the random weights for data with ``X``'s number of features and dtype.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        if isinstance(self.order, (bool, np.bool_)) or self.order not in (0, 1):
-            raise ValueError(f"order: expected 0 or 1, got {self.order!r}")
-        m = check_int(self.n_components, "n_components", 2)
-        leverage = _check_bool(self.leverage, "leverage")
-        resolve_n_threads(self.n_threads)
-        X = self._check_fit_input(X)
-        d = X.shape[1]
+    def _draw(self, params, d, dtype):
+        m, leverage = params["n_components"], params["leverage"]
         check_allocation(2 * m * d * 8, f"n_components: weights of shape ({m}, {d})")
-        rng = check_random_state(self.random_state)
+        rng = params["random_state"]
         W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
-        self.weights_ = W.astype(self.dtype_)
-        self.scales_ = _feature_scales(W, leverage).astype(self.dtype_)
-        self._arrays_for(self.dtype_)
-        return self
+        return {"weights_": W.astype(dtype), "scales_": _feature_scales(W, leverage).astype(dtype),
+                "order_": params["order"]}
 
-    def _n_output(self):
-        return self.weights_.shape[0]
+    def _build_map(self, a):
+        return ArcCosineMap(a["weights_"], a["scales_"], a["order_"], a["dtype_"])
 
-    def _batch_rows(self):
-        return _rows_per_batch(self.weights_.shape[0])
+    def _state_arrays(self):
+        return {"weights_": self.weights_, "scales_": self.scales_}
 
-    def _kernel_sources(self):
-        return (self.weights_, self.scales_)
-
-    def _kernel_arrays(self, dtype):
-        W = self.weights_.astype(dtype, copy=False)
-        return _sketch.packed_weights(W, self.scales_.astype(dtype, copy=False))
-
-    def _workspace(self, rows, dtype, n_threads):
-        return None
-
-    def _transform_batch(self, Xb, out, packed, n_threads, workspace):
-        _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
+    @classmethod
+    def __ntkfast_load__(cls, reader, prefix=""):
+        """Rebuild from a model file: ``reader`` is :mod:`ntkfast.io`'s validating reader."""
+        est, params = reader.estimator(prefix + "__params__", cls)
+        dtype = reader.dtype(prefix + "dtype_")
+        d = reader.integer(prefix + "n_features_in_", 1)
+        m = params["n_components"]
+        W = reader.array(prefix + "weights_", (m, d), dtype=dtype)
+        s = reader.array(prefix + "scales_", (m,), dtype=dtype)
+        attributes = {"n_features_in_": d, "dtype_": dtype, "weights_": W, "scales_": s,
+                      "order_": params["order"]}
+        return _restore_or_fail(est, attributes, reader, prefix)
 
 
-class NTKRandomFeatures(_BatchedTransformer):
+class NTKRandomFeatures(_FeatureTransformer):
     """Random features of the Neural Tangent Kernel of a ReLU network (Han et al., 2021).
 
     Layer by layer (SPEC section 5): ``phi_h = Phi1(phi_{h-1})`` (ReLU features),
@@ -348,8 +335,8 @@ class NTKRandomFeatures(_BatchedTransformer):
 
     Parameters
     ----------
-    depth : int >= 1, default=1
-        Number of hidden ReLU layers ``L``.
+    depth : int in [1, 1000], default=1
+        Number of hidden ReLU layers ``L`` (at most ``ntkfast.MAX_DEPTH``).
     n_components : int >= 2, default=4096
         Output width: ``m1 + ms`` for ``kernel="ntk"``, ``m1`` for ``kernel="nngp"``.
     sketch_components : int, optional
@@ -383,6 +370,9 @@ class NTKRandomFeatures(_BatchedTransformer):
     step_indices_, step_signs_ : lists of ``depth`` arrays of length m0
         CountSketch of the step features ``a_h``.  Empty for NNGP.
 
+    Fitted arrays are read-only (``transform`` runs a validated, compiled copy of them):
+    to change a model, assign new arrays, which the next ``transform`` checks again.
+
     Examples
     --------
     >>> import numpy as np, ntkfast
@@ -396,6 +386,19 @@ class NTKRandomFeatures(_BatchedTransformer):
     True
     """
 
+    # kernel before sketch_components: the sketch width is ignored for the NNGP.
+    _parameter_constraints = {
+        "depth": Depth(),
+        "n_components": Int(2),
+        "kernel": OneOf("ntk", "nngp"),
+        "sketch_components": SketchWidth(),
+        "leverage": Bool(),
+        "random_state": RandomState(),
+        "n_threads": Threads(),
+    }
+    _fitted_names = ("n_relu_", "n_sketch_", "relu_weights_", "relu_scales_", "step_weights_",
+                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
+
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
                  kernel="ntk", random_state=None, n_threads=None):
         self.depth = depth
@@ -406,126 +409,85 @@ class NTKRandomFeatures(_BatchedTransformer):
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def _check_params(self):
-        depth = check_int(self.depth, "depth", 1)
-        nc = check_int(self.n_components, "n_components", 2)
-        if self.kernel not in ("ntk", "nngp"):
-            raise ValueError(f"kernel: expected 'ntk' or 'nngp', got {self.kernel!r}")
-        leverage = _check_bool(self.leverage, "leverage")
-        resolve_n_threads(self.n_threads)
-        if self.kernel == "nngp":
-            return depth, nc, 0, leverage
-        if self.sketch_components is None:
-            ms = default_sketch_components(nc)
-        else:
-            ms = check_int(self.sketch_components, "sketch_components", 1, nc - 1)
-        return depth, nc - ms, ms, leverage
+    @staticmethod
+    def _widths(params):
+        """``(m1, ms)`` from checked parameters."""
+        nc = params["n_components"]
+        if params["kernel"] == "nngp":
+            return nc, 0
+        ms = params["sketch_components"]
+        ms = default_sketch_components(nc) if ms is None else ms
+        return nc - ms, ms
 
-    def fit(self, X, y=None):
-        """Draw every random quantity (weights, hashes, signs) for ``X``'s shape and dtype.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        depth, m1, ms, leverage = self._check_params()
-        X = self._check_fit_input(X)
-        d = X.shape[1]
+    def _draw(self, params, d, dtype):
+        depth, leverage = params["depth"], params["leverage"]
+        m1, ms = self._widths(params)
         ntk = ms > 0
         n_weights = (d + (depth - 1) * m1) * m1 * (2 if ntk else 1)
         check_allocation(
             2 * 8 * n_weights, f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
         )
-        rng = check_random_state(self.random_state)
-        dtype = self.dtype_
-        self.n_relu_, self.n_sketch_ = m1, ms
-        self.relu_weights_, self.relu_scales_, self.step_weights_ = [], [], []
-        self.sketch_indices_, self.sketch_signs_ = [], []
-        self.step_indices_, self.step_signs_ = [], []
+        rng = params["random_state"]
+        a = {name: [] for name in self._fitted_names[2:]}
+        a["n_relu_"], a["n_sketch_"] = m1, ms
         d_in, d_psi = d, d
         for _ in range(depth):
             if ntk:
-                self.step_weights_.append(_gaussian_rows(rng, m1, d_in).astype(dtype))
+                a["step_weights_"].append(_gaussian_rows(rng, m1, d_in).astype(dtype))
             W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
-            self.relu_weights_.append(W.astype(dtype))
-            self.relu_scales_.append(_feature_scales(W, leverage).astype(dtype))
+            a["relu_weights_"].append(W.astype(dtype))
+            a["relu_scales_"].append(_feature_scales(W, leverage).astype(dtype))
             if ntk:
-                self.sketch_indices_.append(rng.integers(0, ms, size=d_psi).astype(np.intp))
-                self.sketch_signs_.append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
-                self.step_indices_.append(rng.integers(0, ms, size=m1).astype(np.intp))
-                self.step_signs_.append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
+                a["sketch_indices_"].append(rng.integers(0, ms, size=d_psi).astype(np.intp))
+                a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
+                a["step_indices_"].append(rng.integers(0, ms, size=m1).astype(np.intp))
+                a["step_signs_"].append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
             d_in, d_psi = m1, m1 + ms
-        self._arrays_for(dtype)
-        return self
+        return a
 
-    def _n_output(self):
-        return self.n_relu_ + self.n_sketch_
+    def _build_map(self, a):
+        return NTKMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["dtype_"],
+                      a["relu_weights_"], a["relu_scales_"], a["step_weights_"],
+                      a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"])
 
-    def _batch_rows(self):
-        # Per row: two layer buffers, two CountSketches and their spectra.
-        return _rows_per_batch(4 * self._n_output())
+    _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
+                    "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
 
-    def _kernel_sources(self):
-        return (*self.relu_weights_, *self.relu_scales_, *self.step_weights_, *self.sketch_signs_,
-                *self.step_signs_)
+    def _state_arrays(self):
+        # Per-layer lists numbered relu_weights_.0, relu_weights_.1, ...
+        out = {"n_relu_": np.array(self.n_relu_, dtype=np.int64),
+               "n_sketch_": np.array(self.n_sketch_, dtype=np.int64)}
+        for name in self._LAYER_LISTS:
+            for h, arr in enumerate(getattr(self, name)):
+                out[f"{name}.{h}"] = arr
+        return out
 
-    def _kernel_arrays(self, dtype):
-        """Per layer: (packed relu weights and scales, packed step weights, sketch signs,
-        step signs) in ``dtype``; the last three are None for NNGP."""
-        def cast(a):
-            return a.astype(dtype, copy=False)
-
-        layers = []
-        for h in range(len(self.relu_weights_)):
-            relu = _sketch.packed_weights(cast(self.relu_weights_[h]), cast(self.relu_scales_[h]))
-            if self.n_sketch_:
-                step = _sketch.packed_weights(cast(self.step_weights_[h]), None)
-                layers.append((relu, step, cast(self.sketch_signs_[h]), cast(self.step_signs_[h])))
-            else:
-                layers.append((relu, None, None, None))
-        return layers
-
-    def _workspace(self, rows, dtype, n_threads):
-        """Arrays reused by every batch of one transform (none is allocated per batch): the
-        inner layers' psi_h, the two CountSketches and their spectra, the step features of
-        one block per thread."""
-        m1, ms, depth = self.n_relu_, self.n_sketch_, len(self.relu_weights_)
-        layers = [np.empty((rows, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
-        if not ms:
-            return layers, None
-        cdtype = np.complex64 if dtype == np.float32 else np.complex128
-        sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
-                  np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
-                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype))
-        return layers, sketch
-
-    def _transform_batch(self, Xb, out, arrays, n_threads, workspace):
-        dtype = Xb.dtype
-        m1, ms, depth = self.n_relu_, self.n_sketch_, len(arrays)
-        R = Xb.shape[0]
-        layers, sketch = workspace
-        step_scale = dtype.type(np.sqrt(2.0 / m1))
-        fft_workers = fft_threads(n_threads, R, ms)
-        psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
-        for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
-            dest = out if h == depth - 1 else layers[h % 2][:R]
-            if not ms:
-                _sketch.dense_activation(psi, relu, 1, dest, n_threads)
-            else:
-                # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
-                # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
-                # straight into the last ms columns of psi_h.
-                cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in sketch[:4])
-                _sketch.ntk_layer_inputs(psi, relu, step, step_scale, self.step_indices_[h], step_s,
-                                         self.sketch_indices_[h], sketch_s, dest, cs_psi, cs_step,
-                                         sketch[4], n_threads)
-                rfft_rows(cs_psi, spec_psi, fft_workers)
-                rfft_rows(cs_step, spec_step, fft_workers)
-                _multiply_spectra(spec_psi, spec_step, n_threads)
-                irfft_rows(spec_psi, ms, dest[:, m1:], fft_workers)
-            psi = dest
+    @classmethod
+    def __ntkfast_load__(cls, reader, prefix=""):
+        """Rebuild from a model file: ``reader`` is :mod:`ntkfast.io`'s validating reader."""
+        est, params = reader.estimator(prefix + "__params__", cls)
+        m1, ms = cls._widths(params)
+        depth = params["depth"]
+        d = reader.integer(prefix + "n_features_in_", 1)
+        n_relu = reader.integer(prefix + "n_relu_", 1)
+        n_sketch = reader.integer(prefix + "n_sketch_", 0)
+        if (n_relu, n_sketch) != (m1, ms):
+            reader.fail(f"{prefix}n_relu_/n_sketch_: expected {m1}/{ms} (from the parameters), "
+                        f"got {n_relu}/{n_sketch}")
+        dtype = reader.dtype(prefix + "dtype_")
+        a = {name: [] for name in cls._LAYER_LISTS}
+        d_in, d_psi = d, d
+        for h in range(depth):
+            k = f".{h}"
+            a["relu_weights_"].append(reader.array(prefix + "relu_weights_" + k, (m1, d_in), dtype=dtype))
+            a["relu_scales_"].append(reader.array(prefix + "relu_scales_" + k, (m1,), dtype=dtype))
+            if ms:
+                a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m1, d_in), dtype=dtype))
+                for name, length in (("sketch", d_psi), ("step", m1)):
+                    idx = reader.array(f"{prefix}{name}_indices_{k}", (length,), kinds="iu")
+                    sg = reader.array(f"{prefix}{name}_signs_{k}", (length,), kinds="i", dtype=np.int8)
+                    a[f"{name}_indices_"].append(idx.astype(np.intp, copy=False))
+                    a[f"{name}_signs_"].append(sg)
+            d_in, d_psi = m1, m1 + ms
+        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms)
+        return _restore_or_fail(est, a, reader, prefix)

@@ -3,14 +3,14 @@
 TensorSketch multiplies the FFTs of CountSketches: ``TS(u, v) = irfft(rfft(CS1(u)) *
 rfft(CS2(v)))``.  The hashing and the spectrum product are compiled OpenMP loops; the FFTs
 are scipy.fft's pocketfft with ``workers`` threads (float32 data stays complex64), writing
-into work arrays made once per call (``_fft.py``).  Rows are processed in chunks so that the
+into work arrays made once per call (``_engine/fft.py``).  Rows are processed in chunks so that the
 work arrays stay a few tens of MiB whatever ``n``.
 """
 import numpy as np
 
 from . import _sketch
-from ._fft import irfft_rows, rfft_rows
-from ._validation import (
+from ._engine.fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
+from ._engine.validation import (
     as_float_array,
     check_2d_shape,
     check_allocation,
@@ -63,11 +63,6 @@ def count_sketch(X, indices, signs, n_buckets, n_threads=None):
     return out
 
 
-def fft_threads(n_threads, n_rows, length):
-    """scipy.fft ``workers`` for n_rows transforms of ``length``: fewer for small calls."""
-    return _sketch.effective_threads(n_threads, 5.0 * n_rows * length * np.log2(max(length, 2)))
-
-
 def _check_output_size(n, n_buckets, dtype):
     # Output plus the chunked work arrays (bounded by _CHUNK_ELEMENTS rows of spectra).
     check_allocation(
@@ -76,13 +71,7 @@ def _check_output_size(n, n_buckets, dtype):
     )
 
 
-def _multiply_spectra(A, B, n_threads):
-    """A *= B for complex arrays of the same shape, in a compiled parallel loop."""
-    real = np.float32 if A.dtype == np.complex64 else np.float64
-    _sketch.multiply_spectra(A.view(real), B.view(real), n_threads)
-
-
-def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
+def _tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     """TensorSketch of validated, same-dtype, C-contiguous factors, chunk by chunk.
 
     ``hashes`` is a list of ``(indices as intp, signs in the factors' dtype)``.
@@ -92,9 +81,9 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
     if out is None:
         out = np.empty((n, n_buckets), dtype=dtype)
     rows = max(1, min(_chunk_rows(n_buckets), n))
-    # Work arrays made once per call (none per chunk, see _fft.py): a CountSketch, the
+    # Work arrays made once per call (none per chunk, see _engine/fft.py): a CountSketch, the
     # running product of spectra and the spectrum of the current factor.
-    cdtype = np.complex64 if dtype == np.float32 else np.complex128
+    cdtype = complex_dtype(dtype)
     cs = np.empty((rows, n_buckets), dtype=dtype)
     spectrum = np.empty((rows, n_buckets // 2 + 1), dtype=cdtype)
     factor_spectrum = np.empty_like(spectrum)
@@ -108,7 +97,7 @@ def tensor_sketch_rows(factors, hashes, n_buckets, n_threads, out=None):
                 rfft_rows(cs[:r], spectrum[:r], fft_workers)
             else:
                 rfft_rows(cs[:r], factor_spectrum[:r], fft_workers)
-                _multiply_spectra(spectrum[:r], factor_spectrum[:r], n_threads)
+                multiply_spectra(spectrum[:r], factor_spectrum[:r], n_threads)
         irfft_rows(spectrum[:r], n_buckets, out[i0:i1], fft_workers)
     return out
 
@@ -178,7 +167,7 @@ def _tensor_sketch_checked(factors, indices, signs, n_buckets, n_threads, names)
         idx, sg = check_hash(indices[p], signs[p], F.shape[1], n_buckets, names[p][1], names[p][2])
         hashes.append((idx, sg.astype(dtype)))
     _check_output_size(n, n_buckets, dtype)
-    return tensor_sketch_rows(arrays, hashes, n_buckets, resolve_n_threads(n_threads))
+    return _tensor_sketch_rows(arrays, hashes, n_buckets, resolve_n_threads(n_threads))
 
 
 def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_threads=None):

@@ -21,7 +21,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import ntkfast  # noqa: E402
-from ntkfast._dask import is_dask_array  # noqa: E402
+from ntkfast._engine.dask_adapter import is_dask_array  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNKS = (37, 100, 63)  # uneven, and not multiples of the kernels' row block
@@ -96,7 +96,7 @@ def test_estimator_is_one_key_in_the_graph():
         Xd = da.zeros((400, 50), chunks=(400 // n_blocks, 50))
         Y = est.transform(Xd)
         graph = dict(Y.__dask_graph__())
-        est_keys = [k for k in graph if isinstance(k, str) and k.startswith("NTKRandomFeatures-")]
+        est_keys = [k for k in graph if isinstance(k, str) and k.startswith("NTKMap-")]
         assert len(est_keys) == 1
         block_keys = [k for k in graph if isinstance(k, tuple) and k[0] == Y.name]
         assert len(block_keys) == n_blocks
@@ -174,11 +174,11 @@ def test_transform_bit_identical_cluster(client, dtype):
     X = _data(dtype=dtype)
     est = ntkfast.NTKRandomFeatures(depth=2, n_components=300, random_state=5).fit(X)
     Y = est.transform(da.from_array(X, chunks=(CHUNKS, 7)))
-    # The estimator was scattered to both workers; the graph only names its key.
+    # The compiled feature map was scattered to both workers; the graph only names its key.
     assert len(pickle.dumps(dict(Y.__dask_graph__()))) < len(pickle.dumps(est)) / 2
     # One snapshot: keys scattered by earlier tests may be released between two calls.
     who_has = client.who_has()
-    est_keys = [k for k in who_has if str(k).startswith("NTKRandomFeatures-")]
+    est_keys = [k for k in who_has if str(k).startswith("NTKMap-")]
     assert est_keys and all(len(who_has[k]) == 2 for k in est_keys)
     assert_array_equal(Y.compute(), est.transform(X))
 

@@ -410,7 +410,7 @@ def test_masked_array_without_masked_entries_works():
 def test_default_thread_count_is_clipped(monkeypatch):
     # An OpenMP limit beyond what the system can start (OMP_NUM_THREADS=100000 crashed
     # libgomp with a segmentation fault) is clipped, not passed on.
-    from ntkfast import _validation
+    from ntkfast._engine import validation as _validation
 
     monkeypatch.setattr(_validation._sketch, "max_threads", lambda: 10**6)
     assert _validation.resolve_n_threads(None) == _validation.MAX_THREADS

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 import ntkfast
+from ntkfast._engine import batches, feature_maps
 import reference as R
 from conftest import gaussian_data
 
@@ -364,7 +365,7 @@ def test_rows_independent_and_batching(det_data, which, dtype):
     # (and whatever row_offset, which only numbers rows in messages), gives the same bits.
     np.testing.assert_array_equal(est.transform(X[5:]), Z[5:])
     np.testing.assert_array_equal(est.transform(X[37:40]), Z[37:40])
-    np.testing.assert_array_equal(est._transform(X[37:40], None, None, 1000), Z[37:40])
+    np.testing.assert_array_equal(batches.transform(feature_maps.of(est), X[37:40], row_offset=1000), Z[37:40])
     np.testing.assert_array_equal(est.transform(X[::-1]), Z[::-1])
     np.testing.assert_array_equal(est.transform(X[:1]), Z[:1])
     np.testing.assert_array_equal(est.transform(X, batch_size=7), Z)

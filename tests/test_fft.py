@@ -1,10 +1,10 @@
-"""ntkfast/_fft.py: FFTs into preallocated arrays give scipy.fft's results bit for bit, through
+"""ntkfast/_engine/fft.py: FFTs into preallocated arrays give scipy.fft's results bit for bit, through
 scipy's own engine or, if that private binding is unusable, through the public functions."""
 import numpy as np
 import pytest
 import scipy.fft
 
-from ntkfast import _fft
+from ntkfast._engine import fft as _fft
 
 
 @pytest.fixture(params=["engine", "public fallback"])

@@ -13,9 +13,10 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import ntkfast
-import ntkfast._validation
+import ntkfast._engine.validation
 import ntkfast.ridge
-from ntkfast.ridge import _accumulate, _holdout_mask
+from ntkfast._engine import feature_maps
+from ntkfast._engine.ridge_stats import accumulate, holdout_mask
 
 M = 96  # n_components used by most tests: small, so every test stays fast
 
@@ -99,9 +100,9 @@ def test_statistics_add_up_over_blocks():
     X, y = _data(n=250)
     model = ntkfast.NTKRidge(n_components=M, random_state=0).fit(X, y)
     Y = y[:, None]
-    whole, _ = _accumulate(model.features_, X, Y, batch_size=50)
-    a, _ = _accumulate(model.features_, X[:90], Y[:90], batch_size=13, row_offset=0)
-    b, _ = _accumulate(model.features_, X[90:], Y[90:], batch_size=64, row_offset=90)
+    whole, _ = accumulate(feature_maps.of(model.features_), X, Y, batch_size=50)
+    a, _ = accumulate(feature_maps.of(model.features_), X[:90], Y[:90], batch_size=13, row_offset=0)
+    b, _ = accumulate(feature_maps.of(model.features_), X[90:], Y[90:], batch_size=64, row_offset=90)
     total = a + b
     assert total.n == whole.n == 250
     Phi = model.features_.transform(X)
@@ -127,14 +128,14 @@ def test_same_random_state_same_model_and_thread_count():
 
 def test_holdout_mask_is_batch_independent_and_has_the_right_fraction():
     n, fraction = 20000, 0.2
-    mask = _holdout_mask(12345, 0, n, fraction)
-    parts = np.concatenate([_holdout_mask(12345, 0, 7000, fraction),
-                            _holdout_mask(12345, 7000, 13001, fraction),
-                            _holdout_mask(12345, 13001, n, fraction)])
+    mask = holdout_mask(12345, 0, n, fraction)
+    parts = np.concatenate([holdout_mask(12345, 0, 7000, fraction),
+                            holdout_mask(12345, 7000, 13001, fraction),
+                            holdout_mask(12345, 13001, n, fraction)])
     assert_array_equal(mask, parts)
     sigma = np.sqrt(n * fraction * (1 - fraction))
     assert abs(mask.sum() - n * fraction) < 6 * sigma
-    assert not np.array_equal(mask, _holdout_mask(54321, 0, n, fraction))
+    assert not np.array_equal(mask, holdout_mask(54321, 0, n, fraction))
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
@@ -145,7 +146,7 @@ def test_alpha_path_equals_separate_fits(fit_intercept, n_targets):
     fraction = 0.25
     path = ntkfast.NTKRidge(n_components=M, alpha=alphas, validation_fraction=fraction,
                             fit_intercept=fit_intercept, batch_size=37, random_state=7).fit(X, y)
-    mask = _holdout_mask(path._holdout_seed, 0, X.shape[0], fraction)
+    mask = holdout_mask(path._holdout_seed, 0, X.shape[0], fraction)
     assert 0 < mask.sum() < X.shape[0]
     Phi = path.features_.transform(X)
     Y = y.reshape(X.shape[0], -1)
@@ -306,7 +307,7 @@ def test_exact_ridge_refuses_before_allocating(monkeypatch):
     def no_kernel(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("the kernel was computed before the memory check")
 
-    monkeypatch.setattr(ntkfast._validation, "available_memory", lambda: 1 << 20)  # 1 MiB
+    monkeypatch.setattr(ntkfast._engine.validation, "available_memory", lambda: 1 << 20)  # 1 MiB
     monkeypatch.setattr(ntkfast.ridge, "exact_kernel", no_kernel)
     X, y = _data(n=1000, d=4)  # an 8 MB kernel
     with pytest.raises(MemoryError, match="1000 x 1000"):

@@ -1,4 +1,5 @@
-"""Real FFTs along rows into preallocated arrays, with scipy.fft's own engine.
+"""Real FFTs along rows into preallocated arrays, with scipy.fft's own engine, and the
+thread and dtype rules of the FFT work arrays.
 
 ``scipy.fft.rfft`` and ``irfft`` return a new array on every call.  Called batch after batch
 inside a transform, those results came from fresh pages each time (glibc returns large
@@ -15,6 +16,8 @@ functions run and their result is copied (same numbers, the old speed).
 """
 import numpy as np
 import scipy.fft
+
+from .. import _sketch
 
 _ENGINE = None     # the pocketfft module, False if unusable, None before the check
 
@@ -59,3 +62,19 @@ def irfft_rows(spectrum, n, out, workers):
     else:
         out[...] = scipy.fft.irfft(spectrum, n=n, axis=1, workers=workers)
     return out
+
+
+def fft_threads(n_threads, n_rows, length):
+    """scipy.fft ``workers`` for n_rows transforms of ``length``: fewer for small calls."""
+    return _sketch.effective_threads(n_threads, 5.0 * n_rows * length * np.log2(max(length, 2)))
+
+
+def complex_dtype(dtype):
+    """The spectrum dtype of real data of ``dtype`` (float32 data stays complex64)."""
+    return np.dtype(np.complex64) if np.dtype(dtype) == np.float32 else np.dtype(np.complex128)
+
+
+def multiply_spectra(A, B, n_threads):
+    """A *= B for complex arrays of the same shape, in a compiled parallel loop."""
+    real = np.float32 if A.dtype == np.complex64 else np.float64
+    _sketch.multiply_spectra(A.view(real), B.view(real), n_threads)

@@ -1,0 +1,217 @@
+"""Feature maps as the compiled kernels take them: validated, immutable snapshots.
+
+A fitted transformer (``ntkfast.features``) keeps its random draws as public attributes; the
+compiled kernels never read those.  They read a *feature map* built from them here, once per
+fit (or whenever an attribute is replaced): every array is checked against the others
+(shapes, dtypes, finite weights, hash indices inside their sketch, +1/-1 signs) and copied
+into what the kernels read (packed weights, hash arrays), so that nothing a caller does to the
+attributes afterwards can make a kernel read or write out of bounds, and a transform that
+took a map computes every row with the same model even when the estimator is refitted
+meanwhile.
+
+A map knows how to compute one batch of rows (:meth:`FeatureMap.run`) in a given dtype; the
+batch loop around it is :mod:`ntkfast._engine.batches`.
+"""
+import threading
+
+import numpy as np
+
+from .. import _sketch
+from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
+from .validation import check_hash, check_weights
+
+__all__ = ["ArcCosineMap", "NTKMap", "FeatureMap"]
+
+
+class FeatureMap:
+    """Base of the compiled feature maps.
+
+    Attributes
+    ----------
+    n_features : int
+        Columns of the input.
+    n_output : int
+        Columns of the features.
+    dtype : numpy.dtype
+        The dtype of the fit (weights); features of other inputs are computed in
+        ``feature_dtype(X.dtype, dtype)``.
+    elements_per_row : int
+        Working memory per row of a batch, in elements (sizes the batches).
+    """
+
+    def __init__(self, n_features, n_output, dtype, elements_per_row):
+        self.n_features = n_features
+        self.n_output = n_output
+        self.dtype = np.dtype(dtype)
+        self.elements_per_row = elements_per_row
+        self._compiled = {}
+        self._lock = threading.Lock()
+
+    def compiled(self, dtype):
+        """The kernels' inputs in ``dtype`` (packed weights...), made once per dtype."""
+        dtype = np.dtype(dtype)
+        entry = self._compiled.get(dtype.str)
+        if entry is None:
+            with self._lock:
+                entry = self._compiled.get(dtype.str)
+                if entry is None:
+                    entry = self._compiled[dtype.str] = self._compile(dtype)
+        return entry
+
+    def workspace_key(self, dtype, n_threads):
+        return (id(self), np.dtype(dtype).str, n_threads)
+
+    def __getstate__(self):
+        # Pickled (e.g. sent to dask workers) without the packed copies: they are remade
+        # once per process at first use.
+        state = self.__dict__.copy()
+        state["_compiled"] = {}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # Subclasses: _compile(dtype), workspace(rows, dtype, n_threads), run(...)
+
+
+def _cast(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+class ArcCosineMap(FeatureMap):
+    """``act(scale * X @ W.T)``, act the step (order 0) or the ReLU (order 1)."""
+
+    def __init__(self, weights, scales, order, dtype):
+        dtype = np.dtype(dtype)
+        if order not in (0, 1):
+            raise ValueError(f"order: expected 0 or 1, got {order!r}")
+        if not isinstance(weights, np.ndarray) or weights.ndim != 2 or 0 in weights.shape:
+            raise ValueError(f"weights_: expected a non-empty 2-D array, got {getattr(weights, 'shape', weights)!r}")
+        m, d = weights.shape
+        check_weights(weights, (m, d), dtype, "weights_")
+        check_weights(scales, (m,), dtype, "scales_")
+        if order == 1 and not np.all(scales > 0):
+            raise ValueError("scales_: expected values > 0")
+        super().__init__(d, m, dtype, m)
+        self.order = order
+        self._weights, self._scales = weights, scales
+        self.compiled(dtype)  # packed now: a transform never repacks the fitted dtype
+
+    def _compile(self, dtype):
+        return _sketch.packed_weights(_cast(self._weights, dtype), _cast(self._scales, dtype))
+
+    def workspace(self, rows, dtype, n_threads):
+        return None
+
+    def run(self, Xb, out, packed, workspace, n_threads):
+        _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
+
+
+class NTKMap(FeatureMap):
+    """The NTK (or NNGP) random features of ``depth`` layers (SPEC section 5).
+
+    Per layer: ``phi_h = Phi1(phi_{h-1})`` and, for the NTK,
+    ``psi_h = [phi_h, TS(psi_{h-1}, a_h)]`` with ``a_h = Phi0(phi_{h-1})`` hashed straight into
+    its CountSketch (never stored).
+    """
+
+    def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
+                 step_weights, sketch_indices, sketch_signs, step_indices, step_signs):
+        dtype = np.dtype(dtype)
+        d, m1, ms = n_features, n_relu, n_sketch
+        depth = len(relu_weights)
+        if depth < 1:
+            raise ValueError("relu_weights_: expected at least one layer, got none")
+        ntk = ms > 0
+        lists = {"relu_scales_": relu_scales, "step_weights_": step_weights,
+                 "sketch_indices_": sketch_indices, "sketch_signs_": sketch_signs,
+                 "step_indices_": step_indices, "step_signs_": step_signs}
+        for name, values in lists.items():
+            want = depth if ntk or name == "relu_scales_" else 0
+            if not isinstance(values, (list, tuple)) or len(values) != want:
+                raise ValueError(f"{name}: expected a list of {want} arrays (one per layer), "
+                                 f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
+        self._layers = []
+        d_in, d_psi = d, d
+        for h in range(depth):
+            relu_w = check_weights(relu_weights[h], (m1, d_in), dtype, f"relu_weights_[{h}]")
+            relu_s = check_weights(relu_scales[h], (m1,), dtype, f"relu_scales_[{h}]")
+            if not np.all(relu_s > 0):
+                raise ValueError(f"relu_scales_[{h}]: expected values > 0")
+            if ntk:
+                step_w = check_weights(step_weights[h], (m1, d_in), dtype, f"step_weights_[{h}]")
+                # Copies: the kernels read these, and nobody else can write them.
+                si, ss = check_hash(sketch_indices[h], sketch_signs[h], d_psi, ms,
+                                    f"sketch_indices_[{h}]", f"sketch_signs_[{h}]")
+                ti, ts = check_hash(step_indices[h], step_signs[h], m1, ms,
+                                    f"step_indices_[{h}]", f"step_signs_[{h}]")
+                self._layers.append((relu_w, relu_s, step_w, si, ss, ti, ts))
+            else:
+                self._layers.append((relu_w, relu_s, None, None, None, None, None))
+            d_in, d_psi = m1, m1 + ms
+        # Per row: two layer buffers, two CountSketches and their spectra.
+        super().__init__(d, m1 + ms, dtype, 4 * (m1 + ms))
+        self.depth, self.n_relu, self.n_sketch = depth, m1, ms
+        self.compiled(dtype)
+
+    def _compile(self, dtype):
+        """Per layer: (packed relu weights and scales, packed step weights, sketch hash,
+        sketch signs, step hash, step signs) in ``dtype``; the step parts None for NNGP."""
+        layers = []
+        for relu_w, relu_s, step_w, si, ss, ti, ts in self._layers:
+            relu = _sketch.packed_weights(_cast(relu_w, dtype), _cast(relu_s, dtype))
+            if step_w is None:
+                layers.append((relu, None, None, None, None, None))
+            else:
+                step = _sketch.packed_weights(_cast(step_w, dtype), None)
+                layers.append((relu, step, si, ss.astype(dtype), ti, ts.astype(dtype)))
+        return layers
+
+    def workspace(self, rows, dtype, n_threads):
+        """Arrays reused by every batch of one transform (none is allocated per batch): the
+        inner layers' psi_h, the two CountSketches and their spectra, the step features of
+        one block per thread."""
+        m1, ms, depth = self.n_relu, self.n_sketch, self.depth
+        layers = [np.empty((rows, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
+        if not ms:
+            return layers, None
+        cdtype = complex_dtype(dtype)
+        sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
+                  np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
+                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype))
+        return layers, sketch
+
+    def run(self, Xb, out, compiled, workspace, n_threads):
+        dtype = Xb.dtype
+        m1, ms, depth = self.n_relu, self.n_sketch, self.depth
+        R = Xb.shape[0]
+        layers, sketch = workspace
+        step_scale = dtype.type(np.sqrt(2.0 / m1))
+        fft_workers = fft_threads(n_threads, R, ms)
+        psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
+        for h, (relu, step, si, ss, ti, ts) in enumerate(compiled):
+            dest = out if h == depth - 1 else layers[h % 2][:R]
+            if not ms:
+                _sketch.dense_activation(psi, relu, 1, dest, n_threads)
+            else:
+                # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
+                # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
+                # straight into the last ms columns of psi_h.
+                cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in sketch[:4])
+                _sketch.ntk_layer_inputs(psi, relu, step, step_scale, ti, ts, si, ss, dest,
+                                         cs_psi, cs_step, sketch[4], n_threads)
+                rfft_rows(cs_psi, spec_psi, fft_workers)
+                rfft_rows(cs_step, spec_step, fft_workers)
+                multiply_spectra(spec_psi, spec_step, n_threads)
+                irfft_rows(spec_psi, ms, dest[:, m1:], fft_workers)
+            psi = dest
+
+
+def of(estimator):
+    """The compiled feature map of a fitted transformer (its ``__ntkfast_feature_map__``)."""
+    get = getattr(estimator, "__ntkfast_feature_map__", None)
+    if get is None:
+        raise TypeError(f"expected an ntkfast feature transformer, got {type(estimator).__name__}")
+    return get()

@@ -1,0 +1,578 @@
+"""Every check of ntkfast's inputs and parameters, in one place.
+
+Arrays are validated here before any compiled code runs (the Python-visible compiled drivers
+check again what memory safety depends on).  Estimator parameters are declared per class, in
+the style of scikit-learn's ``_parameter_constraints``: each estimator lists a constraint per
+constructor parameter, and :func:`check_params` turns the parameters into checked values, so
+that ``fit`` validates everything before it changes any fitted attribute, and a model file's
+parameters go through the very same checks (:mod:`ntkfast.io`).
+
+Messages follow the pattern "<argument>: expected <what>, got <what>": a ``TypeError`` for a
+value of the wrong kind, a ``ValueError`` for one out of range.
+"""
+import mmap
+import numbers
+import os
+
+import numpy as np
+
+from .. import _sketch
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+# Hidden layers accepted by every kernel and feature map.  The NTK recursion costs about 19 ns
+# per layer per pair of rows (an exact kernel of 10,000 rows at depth 1,000 takes about half
+# an hour on 2 cores), and the random features one dense layer of m1^2 work per row and layer.
+# Networks whose NTK is studied have at most a few hundred layers, and by depth 1,000 every
+# normalised NTK entry has long converged (rho_h -> 1), so a larger depth is a mistake, not a
+# request; unbounded, a depth of 2**31 - 1 read from a model file ran forever.
+MAX_DEPTH = 1000
+
+
+# --------------------------------------------------------------------------------------------
+# Scalars
+# --------------------------------------------------------------------------------------------
+
+def check_int(value, name, minimum, maximum=None, why=""):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}{why}, got {value}")
+    return value
+
+
+def check_nonnegative_float(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+    return value
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def check_depth(depth):
+    return check_int(depth, "depth", 1, MAX_DEPTH,
+                     why=" (deeper networks are refused: see ntkfast.MAX_DEPTH)")
+
+
+def check_order(order):
+    if isinstance(order, (bool, np.bool_)) or order not in (0, 1):
+        raise ValueError(f"order: expected 0 or 1, got {order!r}")
+    return int(order)
+
+
+def check_alphas(alpha):
+    """``alpha`` as a 1-D float64 array of finite values > 0 (a scalar gives one element)."""
+    if isinstance(alpha, (bool, np.bool_)):
+        raise TypeError(f"alpha: expected a number > 0 or a list of them, got {alpha!r}")
+    if isinstance(alpha, numbers.Real):
+        alphas = np.array([float(alpha)])
+    else:
+        if isinstance(alpha, (str, bytes, dict)):
+            raise TypeError(f"alpha: expected a number > 0 or a list of them, got {alpha!r}")
+        try:
+            alphas = np.asarray(alpha)
+        except Exception:  # pragma: no cover - exotic containers
+            raise TypeError(f"alpha: expected a number > 0 or a list of them, got {alpha!r}") from None
+        if alphas.dtype.kind not in "iuf" or alphas.dtype == np.bool_:
+            raise TypeError(f"alpha: expected a number > 0 or a list of them, got {alpha!r}")
+        if alphas.ndim != 1 or alphas.size == 0:
+            raise ValueError(f"alpha: expected a number or a non-empty 1-D list, got shape {alphas.shape}")
+        alphas = alphas.astype(np.float64)
+    if not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
+        raise ValueError(f"alpha: expected finite values > 0, got {alpha!r}")
+    return alphas
+
+
+def check_single_alpha(alpha):
+    alphas = check_alphas(alpha)
+    if not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha: expected a single number > 0, got {alpha!r}")
+    return float(alphas[0])
+
+
+def check_fraction(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in (0, 1), got {value!r}")
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name}: expected a number in (0, 1), got {value}")
+    return value
+
+
+def check_random_state(random_state):
+    """A ``numpy.random.Generator`` from None, an int, a Generator or a legacy RandomState."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1, size=4))
+    if random_state is None or (
+        isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_))
+    ):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state: expected None, an integer >= 0 or a Generator, got {random_state}")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.SeedSequence):
+        return np.random.default_rng(random_state)
+    raise TypeError(
+        f"random_state: expected None, an integer >= 0 or a numpy.random.Generator, got {random_state!r}"
+    )
+
+
+# More threads than this is a mistake, not a request: libgomp crashes (segmentation fault)
+# when it cannot create the threads of a parallel region (seen with 100,000), and past the
+# core count extra threads only add overhead.  Also keeps the value inside a C int.
+MAX_THREADS = max(1024, 8 * (os.cpu_count() or 1))
+
+
+def resolve_n_threads(n_threads):
+    """Number of OpenMP threads to use: ``None`` means the current OpenMP limit.
+
+    That limit follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``, so
+    users cap ntkfast's threads with the same tools as for every other library.  Explicit
+    values above ``MAX_THREADS`` are refused; the OpenMP limit is clipped to it.
+    """
+    if n_threads is None:
+        return min(MAX_THREADS, max(1, _sketch.max_threads()))
+    return check_int(n_threads, "n_threads", 1, MAX_THREADS)
+
+
+# --------------------------------------------------------------------------------------------
+# Declared parameter constraints
+# --------------------------------------------------------------------------------------------
+
+class Constraint:
+    """One constructor parameter's rule: ``check(value, name, checked)`` returns the checked
+    value; ``checked`` holds the parameters checked before it (for bounds that depend on
+    another parameter)."""
+
+    def check(self, value, name, checked):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Int(Constraint):
+    def __init__(self, minimum, maximum=None, why=""):
+        self.minimum, self.maximum, self.why = minimum, maximum, why
+
+    def check(self, value, name, checked):
+        maximum = self.maximum(checked) if callable(self.maximum) else self.maximum
+        return check_int(value, name, self.minimum, maximum, self.why)
+
+
+class Depth(Constraint):
+    def check(self, value, name, checked):
+        return check_depth(value)
+
+
+class NonNegative(Constraint):
+    def check(self, value, name, checked):
+        return check_nonnegative_float(value, name)
+
+
+class Bool(Constraint):
+    def check(self, value, name, checked):
+        return check_bool(value, name)
+
+
+class OneOf(Constraint):
+    def __init__(self, *options):
+        self.options = options
+
+    def check(self, value, name, checked):
+        if isinstance(value, (bool, np.bool_)) or not any(
+                type(value) is type(o) and value == o for o in self.options):
+            if all(isinstance(o, int) for o in self.options) and not isinstance(value, (bool, np.bool_)) \
+                    and isinstance(value, numbers.Integral) and int(value) in self.options:
+                return int(value)
+            want = " or ".join(repr(o) for o in self.options)
+            raise ValueError(f"{name}: expected {want}, got {value!r}")
+        return value
+
+
+class Fraction(Constraint):
+    def check(self, value, name, checked):
+        return check_fraction(value, name)
+
+
+class Alphas(Constraint):
+    """A penalty or a non-empty list of penalties (``single=True``: one number only)."""
+
+    def __init__(self, single=False):
+        self.single = single
+
+    def check(self, value, name, checked):
+        return check_single_alpha(value) if self.single else check_alphas(value)
+
+
+class RandomState(Constraint):
+    def check(self, value, name, checked):
+        return check_random_state(value)
+
+
+class Threads(Constraint):
+    def check(self, value, name, checked):
+        return resolve_n_threads(value)
+
+
+class Optional(Constraint):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def check(self, value, name, checked):
+        return None if value is None else self.inner.check(value, name, checked)
+
+
+class SketchWidth(Constraint):
+    """``sketch_components`` of the NTK features: None (the default split) or an integer in
+    ``[1, n_components - 1]``; ignored (None) for ``kernel="nngp"``.  Declared after
+    ``n_components`` and ``kernel``."""
+
+    def check(self, value, name, checked):
+        if checked.get("kernel") == "nngp" or value is None:
+            return None
+        return check_int(value, name, 1, checked["n_components"] - 1)
+
+
+class HoldoutFraction(Constraint):
+    """``validation_fraction``: checked when ``alpha`` has several values (it is unused
+    otherwise).  Declared after ``alpha``."""
+
+    def check(self, value, name, checked):
+        if checked["alpha"].size > 1:
+            return check_fraction(value, name)
+        return value
+
+
+def check_params(estimator, only=None):
+    """Check the constructor parameters of ``estimator`` against its class's
+    ``_parameter_constraints`` (in declaration order); return ``{name: checked value}``.
+
+    ``only`` restricts the check to some names (e.g. the feature map's share of a ridge
+    model's parameters).  A parameter without a constraint is a programming error.
+    """
+    constraints = type(estimator)._parameter_constraints
+    params = estimator.get_params(deep=False)
+    missing = set(params) - set(constraints)
+    if missing:  # pragma: no cover - caught by the tests of every estimator
+        raise RuntimeError(f"{type(estimator).__name__}: no constraint for {sorted(missing)}")
+    checked = {}
+    for name, constraint in constraints.items():
+        if only is not None and name not in only:
+            continue
+        checked[name] = constraint.check(params[name], name, checked)
+    return checked
+
+
+# --------------------------------------------------------------------------------------------
+# Arrays
+# --------------------------------------------------------------------------------------------
+
+def float_dtype(dtype, name):
+    """The dtype the kernels compute in: float32 stays float32, other floats become float64.
+
+    Integer, boolean, complex and object arrays are refused rather than silently cast: an
+    integer array is often a label or index array passed by mistake.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return np.dtype(np.float32)
+    if dtype.kind == "f":
+        return np.dtype(np.float64)
+    raise TypeError(
+        f"{name}: expected a floating-point array (float32 or float64), got dtype {dtype}; "
+        f"convert it first, e.g. {name}.astype(np.float64)"
+    )
+
+
+def feature_dtype(x_dtype, fitted_dtype, name="X"):
+    """The dtype in which the features of data of ``x_dtype`` are computed and returned by a
+    feature map fitted in ``fitted_dtype``: ``numpy.result_type`` of the two, as numpy would
+    multiply ``X`` by the weights, so precision is never lost silently (float32 only when both
+    are float32).  The one rule every transform, ridge fit, predict and dask block follows."""
+    return np.dtype(np.result_type(float_dtype(x_dtype, name), float_dtype(fitted_dtype, "dtype_")))
+
+
+def as_float_array(X, name):
+    """``X`` as an ndarray of a float dtype, without copying an ndarray that already is one.
+
+    Python sequences of numbers are converted to float64.  Memory-mapped arrays stay
+    memory-mapped (nothing is read here).
+    """
+    if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
+        raise TypeError(
+            f"{name}: expected a dense array, got a scipy sparse {type(X).__name__}; "
+            f"ntkfast has no sparse kernels: pass {name}.toarray() if it fits in memory"
+        )
+    if isinstance(X, np.ma.MaskedArray):
+        if np.ma.getmask(X) is not np.ma.nomask and np.ma.getmask(X).any():
+            # np.asarray would drop the mask and compute with the hidden values.
+            raise TypeError(
+                f"{name}: expected a plain array, got a masked array with masked entries; "
+                f"fill or drop them first (e.g. {name}.filled(0.0))"
+            )
+        X = np.ma.getdata(X)
+    if not isinstance(X, np.ndarray):
+        if hasattr(X, "__array__") or hasattr(X, "__array_interface__"):
+            X = np.asarray(X)
+        else:
+            try:
+                X = np.asarray(X, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name}: expected an array of real numbers, got {type(X).__name__} ({exc})") from None
+    float_dtype(X.dtype, name)
+    return X
+
+
+def check_2d_shape(X, name, n_features=None):
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array of shape (n_samples, n_features), "
+            f"got a {X.ndim}-D array of shape {X.shape}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least 1 sample, got an array of shape {X.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least 1 feature, got an array of shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name}: expected {n_features} features (as seen in fit), got {X.shape[1]}"
+        )
+
+
+def check_X(X, n_features=None, name="X"):
+    """``X`` checked for shape and float dtype only (no copy, nothing read: a memmap stays
+    one); its values are checked batch by batch where they are read."""
+    X = as_float_array(X, name)
+    check_2d_shape(X, name, n_features)
+    return X
+
+
+def first_bad_row(X):
+    """Index of the first row of ``X`` with NaN or infinity, or None."""
+    # The sum is a cheap first test; only when it is not finite (NaN/inf present, or an
+    # overflow of large but finite values) is the exact elementwise test run.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(X)):
+            return None
+    bad = ~np.isfinite(X)
+    if bad.any():
+        return int(np.argmax(bad.reshape(X.shape[0], -1).any(axis=1)))
+    return None
+
+
+def check_finite(X, name, row_offset=0):
+    row = first_bad_row(X)
+    if row is not None:
+        raise ValueError(f"{name}: expected finite values, got NaN or infinity (first in row {row + row_offset})")
+
+
+def check_finite_result(R, what, row_offset=0, hint=""):
+    """Refuse a result that could not be represented (inf or NaN from finite inputs)."""
+    row = first_bad_row(R)
+    if row is not None:
+        raise ValueError(
+            f"{what}: the result overflows {R.dtype.name} (inf or NaN from finite input, first in "
+            f"row {row + row_offset}){hint}"
+        )
+
+
+def check_array(X, name, n_features=None, dtype=None):
+    """Validate ``X`` and return it as a C-contiguous float32/float64 array.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    name : str
+        Argument name used in error messages.
+    n_features : int, optional
+        Required number of columns (the count seen in ``fit``).
+    dtype : numpy dtype, optional
+        Force this dtype instead of the input's own float dtype.
+    """
+    X = check_X(X, n_features, name)
+    dtype = float_dtype(X.dtype, name) if dtype is None else np.dtype(dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    check_finite(X, name)
+    return X
+
+
+def check_target_shape(y, n_samples, name="y"):
+    """dtype and shape checks of regression targets (numpy or dask: nothing is computed)."""
+    if y.dtype.kind not in "iuf" or y.dtype == np.bool_:
+        raise TypeError(f"{name}: expected real numbers, got dtype {y.dtype}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected a 1-D or 2-D array, got a {y.ndim}-D array of shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"{name}: expected {n_samples} rows (the number of rows of X), got {y.shape[0]}")
+    if y.ndim == 2 and y.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least 1 target column, got shape {y.shape}")
+
+
+def check_not_none(y, name="y"):
+    if y is None:
+        raise ValueError(f"{name}: expected an array of targets, got None (this estimator requires y to be "
+                         f"passed, but the target y is None)")
+
+
+def check_targets(y, n_samples, name="y"):
+    """Regression targets as a 2-D float64 array ``(n_samples, n_targets)``; also the input ndim."""
+    check_not_none(y, name)
+    y = np.asarray(y)
+    check_target_shape(y, n_samples, name)
+    Y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
+    if not np.all(np.isfinite(Y)):
+        row = int(np.argmax(~np.isfinite(Y).all(axis=1)))
+        raise ValueError(f"{name}: expected finite values, got NaN or infinity (first in row {row})")
+    return Y, y.ndim
+
+
+def check_labels(y, n_samples):
+    """Class labels of a classifier: ``(classes, codes)`` with at least two classes."""
+    check_not_none(y)
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y: expected a 1-D array of class labels, got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y: expected {n_samples} labels (the number of rows of X), got {y.shape[0]}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y: expected class labels, got NaN or infinity")
+    if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
+        raise ValueError("y: expected class labels, got None or NaN")
+    if y.dtype.kind == "f" and np.any(y != np.round(y)):
+        # A regression target would make every distinct value a class: n x n targets.
+        raise ValueError(
+            "y: expected class labels, got continuous values (Unknown label type: continuous); "
+            "use NTKRidge for regression"
+        )
+    classes, codes = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise ValueError(f"y: expected at least 2 classes, got {classes.shape[0]} class ({classes!r})")
+    return classes, codes.reshape(-1)
+
+
+def check_hash(indices, signs, k, n_buckets, indices_name="indices", signs_name="signs"):
+    """Validate one CountSketch: ``indices`` in [0, n_buckets) and ``signs`` in {-1, +1}.
+
+    Returns ``(indices as intp, signs as float64)``, both new C-contiguous arrays.
+    """
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu" or idx.dtype == np.bool_:
+        raise TypeError(f"{indices_name}: expected an integer array, got dtype {idx.dtype}")
+    if idx.ndim != 1 or idx.shape[0] != k:
+        raise ValueError(f"{indices_name}: expected shape ({k},), got {idx.shape}")
+    if k and (idx.min() < 0 or idx.max() >= n_buckets):
+        raise ValueError(
+            f"{indices_name}: expected values in [0, {n_buckets}), got values in "
+            f"[{idx.min()}, {idx.max()}]"
+        )
+    sg = np.asarray(signs)
+    if sg.dtype.kind not in "iuf" or sg.dtype == np.bool_:
+        raise TypeError(f"{signs_name}: expected a real array of +1/-1, got dtype {sg.dtype}")
+    if sg.ndim != 1 or sg.shape[0] != k:
+        raise ValueError(f"{signs_name}: expected shape ({k},), got {sg.shape}")
+    if k and not np.all((sg == 1) | (sg == -1)):
+        raise ValueError(f"{signs_name}: expected values +1 or -1 only")
+    return np.array(idx, dtype=np.intp, order="C"), np.array(sg, dtype=np.float64, order="C")
+
+
+def check_weights(W, shape, dtype, name):
+    """A fitted weight (or scale) array of exactly ``shape`` and ``dtype``, finite."""
+    if not isinstance(W, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(W).__name__}")
+    if W.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {W.shape}")
+    if W.dtype != dtype:
+        raise ValueError(f"{name}: expected dtype {np.dtype(dtype).name} (dtype_), got {W.dtype}")
+    check_finite(W.reshape(W.shape[0], -1) if W.ndim else W.reshape(1, 1), name)
+    return W
+
+
+# --------------------------------------------------------------------------------------------
+# Output arrays
+# --------------------------------------------------------------------------------------------
+
+def _mapped_file_range(A):
+    """``(file identity, first byte, end byte)`` of the file bytes ``A`` spans when it is a
+    view of a file mapped by ``numpy.memmap`` / ``numpy.load(mmap_mode=...)``, else None."""
+    root = A
+    while isinstance(root, np.ndarray) and not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap)):
+        root = root.base
+    if not isinstance(root, np.memmap) or getattr(root, "filename", None) is None:
+        return None
+    try:
+        st = os.stat(root.filename)
+    except OSError:
+        return None
+    lo, hi = np.lib.array_utils.byte_bounds(A) if hasattr(np.lib, "array_utils") else np.byte_bounds(A)
+    start = root.__array_interface__["data"][0]
+    return (st.st_dev, st.st_ino), root.offset + (lo - start), root.offset + (hi - start)
+
+
+def arrays_overlap(a, b):
+    """True when writing ``a`` can change ``b``: shared memory, or two memory maps of
+    overlapping bytes of the same file (``np.shares_memory`` cannot see those)."""
+    if np.shares_memory(a, b):
+        return True
+    ra, rb = _mapped_file_range(a), _mapped_file_range(b)
+    return ra is not None and rb is not None and ra[0] == rb[0] and ra[1] < rb[2] and rb[1] < ra[2]
+
+
+def check_out(out, X, shape, dtype):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out: expected shape {shape}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"out: expected dtype {dtype.name} (that of the features of X), got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out: expected a C-contiguous array, got a non-contiguous one")
+    if not out.flags.writeable:
+        raise ValueError("out: expected a writeable array, got a read-only one")
+    if isinstance(X, np.ndarray) and arrays_overlap(out, X):
+        raise ValueError("out: expected an array that does not overlap X, got one that shares its memory "
+                         "(or maps the same bytes of the same file)")
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+
+def available_memory():
+    """Bytes of memory the process may still allocate (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_allocation(n_bytes, what):
+    """Refuse, before allocating, a request larger than the memory still available."""
+    avail = available_memory()
+    if avail is not None and n_bytes > avail:
+        raise MemoryError(
+            f"{what} would need {human_bytes(n_bytes)}, but only {human_bytes(avail)} of memory is available"
+        )
+
+
+def human_bytes(n_bytes):
+    n = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
