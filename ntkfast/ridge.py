@@ -19,13 +19,7 @@ from ._engine import feature_maps, lazy, state
 from ._engine.batches import feature_batches, row_batches
 from ._engine.exact import exact_kernel
 from ._engine.progress import progress_bar
-from ._engine.ridge_stats import (
-    accumulate,
-    check_stats_finite,
-    cho_factor_inplace,
-    solve,
-    validation_mse,
-)
+from ._engine.ridge_stats import accumulate, check_stats_finite, cho_factor_inplace, select_and_solve
 from ._engine.validation import (
     Alphas,
     Bool,
@@ -122,21 +116,8 @@ class _BaseNTKRidge(BaseEstimator):
         for s in (train, val):
             if s is not None:
                 check_stats_finite(s)
-        fit_intercept = params["fit_intercept"]
-        if holdout is None:
-            alpha, cv_mse, total = float(alphas[0]), None, train
-        else:
-            if val.n == 0 or train.n == 0:
-                raise ValueError(
-                    f"validation_fraction: the hold-out of {holdout[1]} of {train.n + val.n} rows "
-                    f"kept {val.n} validation and {train.n} training rows; several alphas need "
-                    f"both (use more rows or a single alpha)"
-                )
-            cv_mse = validation_mse(train, val, alphas, fit_intercept)
-            alpha = float(alphas[int(np.argmin(cv_mse))])
-            total = train + val
-            del train, val
-        W, b = solve(total, alpha, fit_intercept)
+        alpha, cv_mse, W, b = select_and_solve(train, val, alphas, params["fit_intercept"],
+                                               verbose=params["verbose"])
         check_finite_result(W, "X, y: ridge coefficients", 0, _SCALE_HINT)
         # _holdout_seed: the hold-out can be recomputed (holdout_mask) to audit cv_mse_.
         return {"features_": features, "alpha_": alpha, "cv_mse_": cv_mse,

@@ -14,7 +14,7 @@ from scipy.linalg.blas import dsyr, dsyrk
 from .batches import feature_batches
 
 __all__ = ["RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
-           "check_stats_finite"]
+           "check_stats_finite", "select_and_solve"]
 
 _OVERFLOW_HINT = ("; scale the columns of X and the targets (e.g. sklearn.preprocessing.StandardScaler "
                   "in a Pipeline)")
@@ -255,3 +255,26 @@ def validation_mse(train, val, alphas, fit_intercept):
         rss += val.n * np.sum((ybar_v - mu_v @ W - b) ** 2)
         mse[k] = max(rss, 0.0) / (val.n * n_targets)
     return mse
+
+
+def select_and_solve(train, val, alphas, fit_intercept, verbose=False):
+    """Choose the penalty and solve: ``(alpha, cv_mse, W, b)``.
+
+    With one alpha (``val`` None), the ridge solution on ``train``.  With several, the
+    validation MSE of every alpha fitted on ``train`` and scored on ``val`` (``cv_mse``), and
+    the solution of the best alpha on all rows (``train + val``).
+    """
+    if val is None:
+        alpha, cv_mse, total = float(alphas[0]), None, train
+    else:
+        if val.n == 0 or train.n == 0:
+            raise ValueError(
+                f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
+                f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
+                f"a single alpha)"
+            )
+        cv_mse = validation_mse(train, val, alphas, fit_intercept)
+        alpha = float(alphas[int(np.argmin(cv_mse))])
+        total = train + val
+    W, b = solve(total, alpha, fit_intercept)
+    return alpha, cv_mse, W, b
