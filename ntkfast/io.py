@@ -34,7 +34,7 @@ import numpy as np
 from ._engine.files import atomic_path
 from ._engine.validation import available_memory, check_params, human_bytes
 
-__all__ = ["save_model", "load_model", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "FORMAT_VERSION", "ModelFileError"]
 
 FORMAT_VERSION = 1
 _MAGIC = "ntkfast-model"
@@ -46,8 +46,8 @@ _MAX_JSON_CHARS = 1 << 20
 _MAX_HEADER_BYTES = 10_000
 
 
-class _Corrupt(ValueError):
-    pass
+class ModelFileError(ValueError):
+    """A model file that is not a valid ntkfast model (a ``ValueError``)."""
 
 
 def _classes():
@@ -178,7 +178,7 @@ class ModelReader:
         return set(self._members)
 
     def fail(self, msg):
-        raise _Corrupt(f"model file {self.path!r}: {msg}")
+        raise ModelFileError(f"model file {self.path!r}: {msg}")
 
     # -- members
 
@@ -200,7 +200,7 @@ class ModelReader:
                 else:
                     self.fail(f"key {key!r}: unsupported .npy format version {version}")
                 offset = f.tell()
-        except _Corrupt:
+        except ModelFileError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, TypeError) as exc:
             self.fail(f"key {key!r} has no valid .npy header ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
