@@ -332,7 +332,7 @@ class ArcCosineFeatures(_BatchedTransformer):
         return None
 
     def _transform_batch(self, Xb, out, packed, n_threads, workspace):
-        _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
+        _sketch.dense_activation(Xb, packed, (_sketch.ACT_STEP, _sketch.ACT_RELU)[self.order], out, n_threads)
 
 
 class NTKRandomFeatures(_BatchedTransformer):
@@ -515,7 +515,7 @@ class NTKRandomFeatures(_BatchedTransformer):
         for h, (relu, step, sketch_s, step_s) in enumerate(arrays):
             dest = out if h == depth - 1 else layers[h % 2][:R]
             if not ms:
-                _sketch.dense_activation(psi, relu, 1, dest, n_threads)
+                _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
             else:
                 # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
                 # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
