@@ -229,7 +229,8 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
                        const double[::1] norm_x,    # IN: norms of the block's rows
                        const double[::1] norm_y,    # IN: norms of all columns
                        Py_ssize_t diag_offset,      # >= 0: symmetric, row i is column i + diag_offset
-                       int kind, int depth, double bias, int n_threads):
+                       int kind, int depth, double bias, int n_threads,
+                       double chunk_steps=CHUNK_STEPS):
     """Turn a block of cosines into kernel values in place.
 
     kind: KIND_ARCCOS0, KIND_ARCCOS1 (arc-cosine of order 0, 1), KIND_NNGP or KIND_NTK.  In
@@ -237,7 +238,7 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
     diag_offset) is computed; the caller mirrors it.  depth >= 1 (used by NNGP and NTK).
 
     The rows (and, when one row is long work, its columns) are processed in chunks of about
-    CHUNK_STEPS steps, and between chunks the GIL is taken to look for signals, so that
+    ``chunk_steps`` steps (tests vary it; it changes no bit of the result), and between chunks the GIL is taken to look for signals, so that
     Ctrl-C raises KeyboardInterrupt within a fraction of a second.  (One element is not
     split: at a depth in the tens of millions it alone runs for seconds; the Python layer
     bounds the depth.)
@@ -261,17 +262,19 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
     if not bias >= 0.0:
         raise ValueError(f"exact_kernel_block: bias: expected a number >= 0, got {bias}")
     check_n_threads(n_threads, "exact_kernel_block")
+    if not chunk_steps >= 1.0:
+        raise ValueError(f"exact_kernel_block: chunk_steps: expected a number >= 1, got {chunk_steps}")
     if n_rows == 0 or n_cols == 0:
         return
     per_element = <double>depth if kind >= NTKFAST_KIND_NNGP else 1.0
     row_cost = per_element * n_cols
     n_threads = threads_for(n_threads, 10.0 * n_rows * row_cost)
-    if row_cost <= CHUNK_STEPS:
-        rows_per_chunk = <Py_ssize_t>(CHUNK_STEPS / row_cost)
+    if row_cost <= chunk_steps:
+        rows_per_chunk = <Py_ssize_t>min(<double>n_rows, chunk_steps / row_cost)
         cols_per_chunk = n_cols
     else:
         rows_per_chunk = 1
-        cols_per_chunk = max(1, <Py_ssize_t>(CHUNK_STEPS / per_element))
+        cols_per_chunk = max(1, <Py_ssize_t>(chunk_steps / per_element))
     r0 = 0
     while r0 < n_rows:
         r1 = min(n_rows, r0 + rows_per_chunk)
