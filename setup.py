@@ -105,6 +105,8 @@ def _extensions():
         "embedsignature": True,
     }
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+    if debug:
+        macros.append(("NTKFAST_DEBUG_CYTHON", "1"))     # reported as <module>.DEBUG_BUILD
     # Compiled code by subject: _exact (arc-cosine functions, exact NTK / NNGP) and _sketch
     # (sketches, fused dense kernels).  Both cimport the shared .pxd files listed in depends.
     shared = ["ntkfast/_capi.pxd", "ntkfast/_parallel.pxd", "ntkfast/_openmp.pxd"]

@@ -18,9 +18,10 @@ from libc.float cimport DBL_MAX, DBL_MIN
 from libc.math cimport acos, asin, hypot, sqrt
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
-from ntkfast._parallel cimport check_n_threads, threads_for
+from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
 
 CAPI_VERSION = NTKFAST_CAPI_VERSION
+DEBUG_BUILD = bool(NTKFAST_DEBUG_CYTHON)
 
 # The ``kind`` codes of exact_kernel_block (the enum of _exact.pxd).
 KIND_ARCCOS0 = NTKFAST_KIND_ARCCOS0

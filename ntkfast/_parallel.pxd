@@ -9,6 +9,18 @@ cdef enum:
     THREAD_GRAIN = 1 << 16
 
 
+# 1 in a build with Cython's checks on (NTKFAST_DEBUG_CYTHON=1, see setup.py): every module
+# reports it as DEBUG_BUILD, so that tests/test_debug_build.py can see that the switch reached
+# each of them.
+cdef extern from *:
+    """
+    #ifndef NTKFAST_DEBUG_CYTHON
+    #define NTKFAST_DEBUG_CYTHON 0
+    #endif
+    """
+    bint NTKFAST_DEBUG_CYTHON
+
+
 cdef inline int threads_for(int n_threads, double work) noexcept nogil:
     """min(n_threads, work / THREAD_GRAIN), at least 1."""
     cdef double t = work / THREAD_GRAIN

@@ -22,9 +22,10 @@ from libc.string cimport memset
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
 from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_thread_num
-from ntkfast._parallel cimport check_n_threads, threads_for
+from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
 
 CAPI_VERSION = NTKFAST_CAPI_VERSION
+DEBUG_BUILD = bool(NTKFAST_DEBUG_CYTHON)
 
 # The ``order`` codes of the dense kernels (the enum of _sketch.pxd).
 ACT_STEP = NTKFAST_ACT_STEP
