@@ -105,9 +105,16 @@ def _extensions():
         "embedsignature": True,
     }
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+    if debug:
+        macros.append(("NTKFAST_DEBUG_CYTHON", "1"))     # reported as <module>.DEBUG_BUILD
+    # Compiled code by subject: _exact (arc-cosine functions, exact NTK / NNGP) and _sketch
+    # (sketches, fused dense kernels).  Both cimport the shared .pxd files listed in depends.
+    shared = ["ntkfast/_capi.pxd", "ntkfast/_parallel.pxd", "ntkfast/_openmp.pxd"]
     exts = [
+        Extension("ntkfast._exact", ["ntkfast/_exact.pyx"], define_macros=macros,
+                  depends=["ntkfast/_exact.pxd"] + shared),
         Extension("ntkfast._sketch", ["ntkfast/_sketch.pyx"], define_macros=macros,
-                  depends=["ntkfast/_dense.h", "ntkfast/_dense_impl.h"]),
+                  depends=["ntkfast/_sketch.pxd", "ntkfast/_dense.h", "ntkfast/_dense_impl.h"] + shared),
     ]
     return cythonize(exts, compiler_directives=directives, force=debug)
 

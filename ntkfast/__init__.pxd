@@ -1,17 +1,27 @@
-# ``cimport ntkfast`` gives the whole C-level API (declared and documented in _sketch.pxd):
+# ``cimport ntkfast`` gives the whole C-level API: one contract (rules and version in
+# _capi.pxd) declared by subject in _exact.pxd and _sketch.pxd:
 #     cimport ntkfast
 #     ntkfast.count_sketch_row_d(...)
-from ntkfast._sketch cimport (
-    NTKFAST_CAPI_VERSION,
-    count_sketch_row_d,
-    count_sketch_row_f,
-    dense_activation_packed_d,
-    dense_activation_packed_f,
+from ntkfast._capi cimport NTKFAST_CAPI_VERSION
+from ntkfast._exact cimport (
+    NTKFAST_KIND_ARCCOS0,
+    NTKFAST_KIND_ARCCOS1,
+    NTKFAST_KIND_NNGP,
+    NTKFAST_KIND_NTK,
     kappa0,
     kappa1,
     ntk_pair,
     ntk_pair_from_inner,
     ntk_self,
+)
+from ntkfast._sketch cimport (
+    NTKFAST_ACT_IDENTITY,
+    NTKFAST_ACT_RELU,
+    NTKFAST_ACT_STEP,
+    count_sketch_row_d,
+    count_sketch_row_f,
+    dense_activation_packed_d,
+    dense_activation_packed_f,
     ntkfast_irfft_d,
     ntkfast_irfft_f,
     ntkfast_rfft_d,

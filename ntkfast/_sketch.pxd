@@ -1,55 +1,12 @@
-# C-level API of ntkfast (see the README section "Using ntkfast from C or Cython").
-#
-#     from ntkfast cimport count_sketch_row_d, ntk_pair_from_inner      # or: cimport ntkfast
-#
-# Every function below is ``noexcept nogil`` and works on raw pointers: call it inside
-# ``with nogil:`` from as many threads as you like (no function keeps state; each writes
-# only through its own output pointers).  Nothing is checked: indices must lie in
-# [0, n_buckets), pointers must be valid for the stated lengths, outputs must not alias inputs.
-#
-# These are the kernels the Python API runs, not copies: kappa0 ... ntk_self are the very
-# functions of the exact kernels, and each ``_f`` / ``_d`` twin is a one-line call of the
-# fused-type kernel that ntkfast's own drivers specialise.  Why named twins rather than the
-# fused functions themselves: Cython exports fused specialisations under generated names
-# (``__pyx_fuse_0...``) that are not a stable contract, whereas ``count_sketch_row_f`` /
-# ``count_sketch_row_d`` are plain cdef functions with fixed C signatures, exported under
-# their own names in ``ntkfast._sketch.__pyx_capi__`` (the pattern of numpy.random's
-# c_distributions.pxd with its ``_f`` float32 twins).
-#
-# Versioning: NTKFAST_CAPI_VERSION is the version of this contract, compiled into your
-# extension; ``ntkfast.capi_version`` is the version of the installed library.  It changes
-# whenever a declaration below changes or goes away (adding functions keeps it); check
-# ``ntkfast.capi_version == NTKFAST_CAPI_VERSION`` at import.  Cython also checks each
-# cimported signature when your module is imported and refuses a mismatch.
-# Version 2 replaced activation_row_*, dense_activation_block_* and step_sketch_block_*
-# (a BLAS GEMM per block, then the activation) by the packed, fused kernels below.
+# C-level API of ntkfast, feature kernels (part of one contract with _exact.pxd: read
+# _capi.pxd for the rules and the version).  Exported by the module ntkfast._sketch.
 
+# The activation of the dense kernels (``order`` of dense_activation_packed_* and of the
+# driver dense_activation; the same values as ntkfast._sketch.ACT_*).
 cdef enum:
-    NTKFAST_CAPI_VERSION = 2
-
-# --------------------------------------------------------------------------------------
-# Arc-cosine kernel functions and the exact NTK / NNGP recursion (SPEC sections 1-2).
-# Always double precision: the float32 Python API also runs these in double and rounds
-# the result, so there is no float32 twin.
-# --------------------------------------------------------------------------------------
-
-# kappa0(t) = 1 - arccos(t)/pi and kappa1(t) = (sqrt(1-t^2) + t (pi - arccos t))/pi,
-# t clipped to [-1, 1].
-cdef double kappa0(double t) noexcept nogil
-cdef double kappa1(double t) noexcept nogil
-
-# NTK Theta_L and NNGP Sigma_L (depth L >= 1, bias variance b^2 >= 0) of one pair, given
-# the cosine <x,y>/(||x|| ||y||) and the norms.  Zero norm (no bias): both are 0.
-cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, double bias,
-                   double* ntk, double* nngp) noexcept nogil
-
-# The same from the inner product <x, y> and the norms: cosine = <x,y>/||x||/||y||.
-cdef void ntk_pair_from_inner(double inner, double norm_x, double norm_y, int depth,
-                              double bias, double* ntk, double* nngp) noexcept nogil
-
-# A point with itself, in closed form (use it for the diagonal: through ntk_pair a cosine
-# rounded to 1 - 1e-16 would cost 1e-8 of relative accuracy).
-cdef void ntk_self(double norm_x, int depth, double bias, double* ntk, double* nngp) noexcept nogil
+    NTKFAST_ACT_STEP = 0
+    NTKFAST_ACT_RELU = 1
+    NTKFAST_ACT_IDENTITY = 2
 
 # --------------------------------------------------------------------------------------
 # Sketches (SPEC section 4).  Py_ssize_t is ssize_t / intptr_t in C.
@@ -71,8 +28,8 @@ cdef void step_count_sketch_row_d(const double* z, Py_ssize_t k, const Py_ssize_
 
 # Dense layers fused with their activation (the kernels of ntkfast/_dense.h):
 #     out[r, j] = act(scale[j] * <x[r, :k], w[j, :k]>)     r < n_rows, j < m
-# with act = step (order 0: scale[j] where the product is > 0, else 0), ReLU (order 1; the
-# scales must be > 0) or the identity (order 2).  The weights w (m, k), row-major, and their
+# with act = step (order NTKFAST_ACT_STEP: scale[j] where the product is > 0, else 0), ReLU
+# (NTKFAST_ACT_RELU; the scales must be > 0) or the identity (NTKFAST_ACT_IDENTITY).  The weights w (m, k), row-major, and their
 # scales are first packed once into ``packed_size_*(m, k)`` elements by ``pack_weights_*``
 # (scale NULL: all ones); each output tile is then computed in registers over the whole of
 # k, activated there and stored once.  Every output element is the same chain of operations

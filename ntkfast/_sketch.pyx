@@ -1,9 +1,13 @@
-# Compiled kernels of ntkfast.
+# Compiled feature kernels of ntkfast: CountSketch, the step CountSketch, dense layers fused
+# with their activation (packed weights, _dense.h), the fused NTK layer loop, spectrum
+# products and the TensorSketch pair (SPEC sections 3-5).  The exact kernels are in
+# _exact.pyx.
 #
 # Two levels per kernel (see STYLE.md): ``cdef ... noexcept nogil`` functions on raw pointers
-# do the work and form the C-level API declared in _sketch.pxd; the ``def`` functions at the
-# bottom take already-validated, C-contiguous arrays from the Python wrappers in
-# ntkfast/*.py, release the GIL and run an OpenMP loop over them.
+# do the work and form the C-level API declared in _sketch.pxd (rules and version in
+# _capi.pxd); the ``def`` drivers take C-contiguous arrays from the Python wrappers in
+# ntkfast/*.py, check every precondition their memory accesses depend on, release the GIL
+# and run an OpenMP loop over them.
 #
 # Determinism: every parallel loop writes each output row from exactly one thread, and
 # each row's values are computed by the same operations whatever block or thread it falls
@@ -14,13 +18,19 @@ from cython cimport floating
 
 import numpy as np
 from cython.parallel cimport prange
-from libc.float cimport DBL_MAX, DBL_MIN
-from libc.math cimport acos, asin, hypot, sqrt
 from libc.string cimport memset
 
+from ntkfast._capi cimport NTKFAST_CAPI_VERSION
 from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_thread_num
+from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
 
-cdef double PI = 3.141592653589793238462643383279502884
+CAPI_VERSION = NTKFAST_CAPI_VERSION
+DEBUG_BUILD = bool(NTKFAST_DEBUG_CYTHON)
+
+# The ``order`` codes of the dense kernels (the enum of _sketch.pxd).
+ACT_STEP = NTKFAST_ACT_STEP
+ACT_RELU = NTKFAST_ACT_RELU
+ACT_IDENTITY = NTKFAST_ACT_IDENTITY
 
 # Rows per task of the fused dense kernels (a multiple of the 6-row register tile).  With
 # k = 3332 (a depth-2 NTK layer) the packed weights do not fit in the cache and are streamed
@@ -53,184 +63,9 @@ def max_threads():
     return omp_get_max_threads()
 
 
-# Elementary operations worth one more thread.  Waking a thread costs microseconds on an
-# idle machine but a scheduler time slice (measured: 25-70 ms per call) on a busy one, so
-# small calls run on fewer threads.  Results do not depend on the thread count.
-cdef enum:
-    THREAD_GRAIN = 1 << 16
-
-
-cpdef int effective_threads(int n_threads, double work) noexcept:
-    """min(n_threads, work / THREAD_GRAIN), at least 1."""
-    cdef double t = work / THREAD_GRAIN
-    if t < 1.0:
-        return 1
-    if t < n_threads:
-        return <int>t
-    return n_threads
-
-
-# --------------------------------------------------------------------------------------
-# Arc-cosine kernel functions and the exact NTK / NNGP recursion (SPEC sections 1-2)
-# --------------------------------------------------------------------------------------
-
-cdef inline double _clip1(double t) noexcept nogil:
-    # Rounding pushes cosines just past +-1; acos would return NaN there.
-    if t > 1.0:
-        return 1.0
-    if t < -1.0:
-        return -1.0
-    return t
-
-
-cdef inline double _times_norms(double v, double a, double b) noexcept nogil:
-    """v * a * b for norms a, b >= 0 and |v| of order 1, without a spurious over- or underflow.
-
-    (v * a) * b underflows to a few subnormal ulps when a is tiny and b large (2^-1070 *
-    2^40 lost 2% of the value) and overflows when a, b are huge and v small; a * b first
-    is right whenever that product is a normal number, and otherwise the order of the two
-    products is chosen so that the intermediate stays in range.
-    """
-    cdef double p = a * b, t
-    if DBL_MIN <= p <= DBL_MAX:
-        return v * p
-    if a < b:
-        t = a
-        a = b
-        b = t
-    if p > DBL_MAX:
-        return (v * b) * a      # overflowing product: the smaller norm first
-    return (v * a) * b          # underflowing product: the larger norm first
-
-
-cdef double kappa0(double t) noexcept nogil:
-    """kappa0(t) = 1 - arccos(t) / pi, t clipped to [-1, 1]."""
-    t = _clip1(t)
-    return 1.0 - acos(t) / PI
-
-
-cdef double kappa1(double t) noexcept nogil:
-    """kappa1(t) = (sqrt(1 - t^2) + t (pi - arccos t)) / pi, t clipped to [-1, 1]."""
-    t = _clip1(t)
-    return (sqrt(1.0 - t * t) + t * (PI - acos(t))) / PI
-
-
-cdef inline void _arccos_layer(double rho, double u, double* k0, double* k1,
-                               double* one_minus_k1) noexcept nogil:
-    """kappa0(rho), kappa1(rho) and 1 - kappa1(rho), given rho and u = 1 - rho.
-
-    The angle comes from whichever of rho, u is accurate at its end of [-1, 1]
-    (acos has an infinite slope at +-1), and 1 - kappa1 is computed directly, so that a
-    pair of parallel inputs keeps u = 0 exactly through every layer.
-    """
-    cdef double angle, sine
-    if rho >= 0.0:
-        angle = 2.0 * asin(sqrt(0.5 * u))           # arccos(rho), accurate near rho = 1
-    else:
-        angle = PI - 2.0 * asin(sqrt(0.5 * (1.0 + rho)))   # accurate near rho = -1
-    sine = sqrt(u * (1.0 + rho))                      # sqrt(1 - rho^2)
-    k0[0] = 1.0 - angle / PI
-    k1[0] = (sine + rho * (PI - angle)) / PI
-    one_minus_k1[0] = (u * PI - sine + rho * angle) / PI
-
-
-cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, double bias,
-                   double* ntk, double* nngp) noexcept nogil:
-    """NTK and NNGP of depth ``depth`` for one pair of inputs.
-
-    ``cosine`` is <x, y> / (||x|| ||y||) (ignored when a norm is zero), ``norm_x`` and
-    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.
-
-    The recursion runs on quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so
-    that it neither overflows nor loses the cosine for inputs of huge or tiny magnitude;
-    only the final products with c_L can over- or underflow, as the true values would.
-    Beside rho_h it carries u_h = 1 - rho_h, updated by the exact identity
-        c_h - c_{h-1} - b^2 = b^2 (s_x - s_y)^2 / (c_h + c_{h-1} + b^2)
-    (s = sqrt(Sigma(.,.))) instead of by subtraction: near rho = 1 an error of 1e-16 in rho
-    would become 1e-8 in arccos(rho).
-    """
-    cdef double sb = sqrt(bias)
-    cdef double sx, sy, sx_new, sy_new, a, b, d, rho, u, theta, k0, k1, omk1, ratio
-    cdef int h
-    if bias == 0.0:
-        if norm_x == 0.0 or norm_y == 0.0:
-            # Every term carries a factor of the zero norm (SPEC: rho = 0 there).
-            ntk[0] = 0.0
-            nngp[0] = 0.0
-            return
-        sx = norm_x
-        sy = norm_y
-        rho = _clip1(cosine)
-        u = 1.0 - rho
-    else:
-        # sqrt(Sigma_0(x,x)) = sqrt(||x||^2 + b^2), computed without squaring ||x||.
-        sx = hypot(norm_x, sb)
-        sy = hypot(norm_y, sb)
-        a = (norm_x / sx) * (norm_y / sy)
-        b = (sb / sx) * (sb / sy)
-        d = norm_x - norm_y
-        rho = _clip1(a * _clip1(cosine) + b)
-        d = sb * (d / sx) / sy                   # b (||x|| - ||y||) / (s_x s_y)
-        u = d * d / (1.0 + a + b) + a * (1.0 - _clip1(cosine))
-    theta = rho                                  # Theta_0 / c_0
-    for h in range(depth):
-        _arccos_layer(rho, u, &k0, &k1, &omk1)
-        if bias == 0.0:
-            # c does not change without bias: Sigma_h / c = kappa1(rho_{h-1}).
-            rho = k1
-            u = omk1
-            theta = theta * k0 + rho
-        else:
-            sx_new = hypot(sx, sb)               # Sigma_h(x,x) = Sigma_{h-1}(x,x) + b^2
-            sy_new = hypot(sy, sb)
-            ratio = (sx / sx_new) * (sy / sy_new)
-            b = (sb / sx_new) * (sb / sy_new)
-            d = sb * ((sx - sy) / sx_new) / sy_new
-            rho = _clip1(ratio * k1 + b)
-            u = d * d / (1.0 + ratio + b) + ratio * omk1
-            theta = theta * k0 * ratio + rho
-            sx = sx_new
-            sy = sy_new
-        u = min(2.0, max(0.0, u))
-    ntk[0] = _times_norms(theta, sx, sy)
-    nngp[0] = _times_norms(rho, sx, sy)
-
-
-cdef void ntk_self(double norm_x, int depth, double bias, double* ntk, double* nngp) noexcept nogil:
-    """NTK and NNGP of an input with itself, in closed form.
-
-    rho_h = 1 at every layer, so SigmaDot_h = 1 and Sigma_h(x,x) = ||x||^2 + (h+1) b^2;
-    computing this through ``ntk_pair`` would let rounding move rho below 1, where arccos
-    has an infinite slope (an error of 1e-16 in rho becomes 1e-8 in the kernel).
-    """
-    cdef double sq = norm_x * norm_x
-    nngp[0] = sq + (depth + 1) * bias
-    ntk[0] = (depth + 1) * sq + bias * (depth + 1) * (depth + 2) / 2.0
-
-
-cdef inline double _pair_value(int kind, double cosine, double nx, double ny, int depth,
-                               double bias) noexcept nogil:
-    cdef double a, b
-    if kind == 0:
-        if nx == 0.0 or ny == 0.0:
-            return 0.0          # step(0) = 0: features of a zero row are zero
-        return kappa0(cosine)
-    if kind == 1:
-        if nx == 0.0 or ny == 0.0:
-            return 0.0
-        return _times_norms(kappa1(cosine), nx, ny)
-    ntk_pair(cosine, nx, ny, depth, bias, &a, &b)
-    return a if kind == 3 else b
-
-
-cdef inline double _self_value(int kind, double nx, int depth, double bias) noexcept nogil:
-    cdef double a, b
-    if kind == 0:
-        return 1.0 if nx != 0.0 else 0.0
-    if kind == 1:
-        return nx * nx
-    ntk_self(nx, depth, bias, &a, &b)
-    return a if kind == 3 else b
+def effective_threads(int n_threads, double work):
+    """min(n_threads, work / THREAD_GRAIN), at least 1 (see _parallel.pxd)."""
+    return threads_for(n_threads, work)
 
 
 # --------------------------------------------------------------------------------------
@@ -287,8 +122,9 @@ cdef void pack_weights(const floating* w, const floating* scale, Py_ssize_t m, P
 cdef void dense_activation_packed(const floating* x, Py_ssize_t ldx, Py_ssize_t n_rows,
                                   Py_ssize_t k, const floating* packed, Py_ssize_t m, int order,
                                   floating* out, Py_ssize_t ldo) noexcept nogil:
-    """out[r, :m] = act(scale * x[r, :k] @ w.T), one fused pass (_dense.h); act = step (order
-    0), relu (1) or the identity (2); w and scale packed by pack_weights."""
+    """out[r, :m] = act(scale * x[r, :k] @ w.T), one fused pass (_dense.h); act = step
+    (order NTKFAST_ACT_STEP), relu (_RELU) or the identity (_IDENTITY); w and scale packed by
+    pack_weights."""
     if floating is float:
         ntkfast_dense_activation_packed_f(x, ldx, n_rows, k, packed, m, order, out, ldo)
     else:
@@ -308,7 +144,7 @@ cdef void step_sketch_packed(const floating* x, Py_ssize_t ldx, Py_ssize_t n_row
     """
     cdef Py_ssize_t r, j
     cdef floating* o
-    dense_activation_packed(x, ldx, n_rows, k, packed, m, 0, work, m)
+    dense_activation_packed(x, ldx, n_rows, k, packed, m, NTKFAST_ACT_STEP, work, m)
     for r in range(n_rows):
         o = out + r * ldo
         count_sketch_row(work + r * m, m, indices, signs, o, n_buckets)
@@ -330,52 +166,42 @@ cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) n
 
 
 # --------------------------------------------------------------------------------------
-# Python-visible drivers.  Inputs are validated by the callers in ntkfast/*.py; only the
-# C-level preconditions the wrappers cannot see are asserted here.
+# Python-visible drivers.  Inputs come validated from the wrappers in ntkfast/*.py, but
+# whatever a Python caller passes, nothing here reads or writes out of bounds: every
+# precondition of the loops (shapes, strides, dtypes of the packed weights, hash indices in
+# range, per-thread scratch) is checked first and refused with ValueError.  The checks are
+# O(k) per call, next to the O(n k) work.
 # --------------------------------------------------------------------------------------
 
-def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel values
-                       const double[::1] norm_x,    # IN: norms of the block's rows
-                       const double[::1] norm_y,    # IN: norms of all columns
-                       Py_ssize_t diag_offset,      # >= 0: symmetric, row i is column i + diag_offset
-                       int kind, int depth, double bias, int n_threads):
-    """Turn a block of cosines into kernel values in place.
+cdef object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
+                             str name):
+    """A private copy of ``indices`` with every value checked to lie in [0, n_buckets).
 
-    kind: 0 arc-cosine order 0, 1 arc-cosine order 1, 2 NNGP, 3 NTK.  In the symmetric case
-    only the upper triangle (column >= row + diag_offset) is computed; the caller mirrors it.
+    The copy (O(k), next to O(n k) work) is what the loop reads, so that another Python
+    thread writing into the caller's array while the GIL is released cannot move an index
+    out of range after the check.
     """
-    cdef Py_ssize_t n_rows = G.shape[0], n_cols = G.shape[1]
-    cdef Py_ssize_t i, j, j0
-    if norm_x.shape[0] != n_rows or norm_y.shape[0] != n_cols:
-        raise ValueError("exact_kernel_block: norm lengths do not match the block")
-    n_threads = effective_threads(n_threads, 10.0 * n_rows * n_cols * (depth if kind > 1 else 1))
+    cdef Py_ssize_t j, k = indices.shape[0], bad = -1
+    copy = np.empty(k, dtype=np.intp)
+    cdef Py_ssize_t[::1] c = copy
     with nogil:
-        for i in prange(n_rows, schedule="dynamic", num_threads=n_threads):
-            if diag_offset >= 0:
-                j0 = i + diag_offset
-                if j0 < n_cols:
-                    G[i, j0] = <floating>_self_value(kind, norm_x[i], depth, bias)
-                j0 = j0 + 1
-            else:
-                j0 = 0
-            for j in range(j0, n_cols):
-                G[i, j] = <floating>_pair_value(kind, G[i, j], norm_x[i], norm_y[j], depth, bias)
+        for j in range(k):
+            c[j] = indices[j]
+        for j in range(k):
+            if c[j] < 0 or c[j] >= n_buckets:
+                bad = j
+                break
+    if bad >= 0:
+        raise ValueError(f"{where}: {name}: expected bucket indices in [0, {n_buckets}), "
+                         f"got {c[bad]} at position {bad}")
+    return copy
 
 
-def mirror_upper(floating[:, ::1] K, int n_threads):
-    """K[i, j] = K[j, i] for i > j (square K), in cache-sized tiles."""
-    cdef Py_ssize_t n = K.shape[0], tile = 64
-    cdef Py_ssize_t n_tiles = (n + tile - 1) // tile
-    cdef Py_ssize_t ti, tj, i, j
-    if K.shape[1] != n:
-        raise ValueError("mirror_upper: K must be square")
-    n_threads = effective_threads(n_threads, 0.5 * n * n)
-    with nogil:
-        for ti in prange(n_tiles, schedule="dynamic", num_threads=n_threads):
-            for tj in range(ti + 1):
-                for i in range(ti * tile, min(n, (ti + 1) * tile)):
-                    for j in range(tj * tile, min(i, (tj + 1) * tile)):
-                        K[i, j] = K[j, i]
+cdef int _check_width(Py_ssize_t got, Py_ssize_t expected, str where, str name,
+                      str what) except -1:
+    if got != expected:
+        raise ValueError(f"{where}: {name}: expected {expected} {what}, got {got}")
+    return 0
 
 
 def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
@@ -383,22 +209,32 @@ def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
                       const floating[::1] signs,             # IN (k,)
                       floating[:, ::1] out,                  # OUT (n, >= D); first D columns written
                       Py_ssize_t n_buckets, int n_threads):
+    """out[i, :D] = CountSketch of X[i] with hash (indices, signs) into D = n_buckets buckets."""
     cdef Py_ssize_t n = X.shape[0], k = X.shape[1], i
     if indices.shape[0] != k or signs.shape[0] != k or out.shape[0] != n or out.shape[1] < n_buckets:
-        raise ValueError("count_sketch_rows: inconsistent shapes")
+        raise ValueError(
+            f"count_sketch_rows: inconsistent shapes: expected indices and signs of length "
+            f"{k} (columns of X) and out of shape ({n}, >= {n_buckets}), got {indices.shape[0]}, "
+            f"{signs.shape[0]} and ({out.shape[0]}, {out.shape[1]})"
+        )
+    if n_buckets < 1:
+        raise ValueError(f"count_sketch_rows: n_buckets: expected an integer >= 1, got {n_buckets}")
+    check_n_threads(n_threads, "count_sketch_rows")
+    cdef const Py_ssize_t[::1] idx = _checked_indices(indices, n_buckets, "count_sketch_rows", "indices")
     if n == 0:
         return
-    n_threads = effective_threads(n_threads, <double>n * (k + n_buckets))
+    n_threads = threads_for(n_threads, <double>n * (k + n_buckets))
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            count_sketch_row(&X[i, 0], k, &indices[0], &signs[0], &out[i, 0], n_buckets)
+            count_sketch_row(&X[i, 0], k, &idx[0], &signs[0], &out[i, 0], n_buckets)
 
 
 cdef inline Py_ssize_t _row_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* rows) noexcept nogil:
     """Split n rows into blocks of at most ROW_BLOCK rows, as many for every thread.
 
-    Sets rows[0] to the rows per block (a multiple of the register tile, the last block may
-    be shorter) and returns the number of blocks.  The split changes no result.
+    Sets rows[0] to the rows per block (a multiple of the register tile, at most ROW_BLOCK,
+    which the drivers' scratch sizes rely on; the last block may be shorter) and returns the
+    number of blocks.  The split changes no result.
     """
     cdef Py_ssize_t nb = (n + ROW_BLOCK - 1) // ROW_BLOCK
     nb = (nb + n_threads - 1) // n_threads * n_threads
@@ -408,17 +244,81 @@ cdef inline Py_ssize_t _row_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* rows
     return (n + rb - 1) // rb
 
 
+cdef Py_ssize_t _packed_size(Py_ssize_t m, Py_ssize_t k, bint is_double) except -1:
+    """packed_size_*(m, k), refusing sizes whose element count or bytes overflow Py_ssize_t
+    (the C formula would wrap around to a small number)."""
+    if m < 1 or k < 1:
+        raise ValueError(f"PackedWeights: m, k: expected integers >= 1, got m={m}, k={k}")
+    # Panels of at most 16 rows: (m + 16) (k + 1) bounds the element count.
+    if (<double>m + 16.0) * (<double>k + 1.0) * 8.0 >= 9.0e18:
+        raise ValueError(f"PackedWeights: m, k: m={m}, k={k} is too large to address")
+    return ntkfast_packed_size_d(m, k) if is_double else ntkfast_packed_size_f(m, k)
+
+
+@cython.final
 cdef class PackedWeights:
     """Weights ``W`` (m, k) and their scales in the panel layout the dense kernels read.
 
-    Made once per fit (see features.py), so that no transform repacks.  ``data`` is a 1-D
-    float32 or float64 array of ``packed_size_*(m, k)`` elements.
+    Made once per fit by ``packed_weights`` (see features.py), so that no transform repacks.
+
+    Parameters
+    ----------
+    m, k : int >= 1
+    data : ndarray of shape (packed_size_*(m, k),), float32 or float64, C-contiguous
+        Copied: the object keeps a private copy that nothing else can write or resize, since
+        the drivers read m x k weights through it without the GIL.  ``data`` returns a
+        read-only copy.
     """
     cdef readonly Py_ssize_t m, k
-    cdef readonly object data
+    cdef readonly bint is_double
+    cdef object _data       # private, never handed out
 
-    def __init__(self, Py_ssize_t m, Py_ssize_t k, data):
-        self.m, self.k, self.data = m, k, data
+    def __cinit__(self, Py_ssize_t m, Py_ssize_t k, data):
+        if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
+            raise ValueError(f"PackedWeights: data: expected a float32 or float64 ndarray, got "
+                             f"{getattr(data, 'dtype', type(data).__name__)}")
+        if data.ndim != 1 or not data.flags.c_contiguous:
+            raise ValueError(f"PackedWeights: data: expected a 1-D C-contiguous array, got "
+                             f"shape {data.shape}")
+        is_double = data.dtype == np.float64
+        size = _packed_size(m, k, is_double)
+        if data.shape[0] != size:
+            raise ValueError(f"PackedWeights: data: expected {size} {data.dtype} elements "
+                             f"(m={m}, k={k}), got {data.shape[0]}")
+        self.m, self.k, self.is_double = m, k, is_double
+        self._data = data.copy()
+        self._data.flags.writeable = False
+
+    @property
+    def data(self):
+        """Read-only copy of the packed panels and scales (1-D, float32 or float64)."""
+        out = self._data.copy()
+        out.flags.writeable = False
+        return out
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    def __reduce__(self):
+        # Through the checking constructor (no generated __setstate__ that could set fields).
+        return (PackedWeights, (self.m, self.k, self._data))
+
+
+cdef const void* _weights_for(PackedWeights w, bint is_double, str where, str name) except NULL:
+    """Pointer to w's panels after checking their dtype against the fused type in use."""
+    if w.is_double != is_double:
+        raise ValueError(f"{where}: {name}: expected {'float64' if is_double else 'float32'} "
+                         f"packed weights (the dtype of the data), got {w.dtype}")
+    # The memoryviews are released on return; the panels stay where they are, owned by
+    # w._data, which the caller's reference to w keeps alive.
+    cdef const double[::1] d
+    cdef const float[::1] f
+    if is_double:
+        d = w._data
+        return <const void*>&d[0]
+    f = w._data
+    return <const void*>&f[0]
 
 
 def packed_weights(const floating[:, ::1] W,       # IN (m, k)
@@ -434,43 +334,53 @@ def packed_weights(const floating[:, ::1] W,       # IN (m, k)
         if s.shape[0] != m:
             raise ValueError("packed_weights: expected one scale per weight row")
         sp = &s[0]
-    if floating is float:
-        data = np.empty(ntkfast_packed_size_f(m, k), dtype=np.float32)
-    else:
-        data = np.empty(ntkfast_packed_size_d(m, k), dtype=np.float64)
+    data = np.empty(_packed_size(m, k, floating is double),
+                    dtype=np.float64 if floating is double else np.float32)
     cdef floating[::1] p = data
     with nogil:
         pack_weights(&W[0, 0], sp, m, k, &p[0])
+    # PackedWeights copies it (once per fit, m k elements, next to the O(n m k) transforms).
     return PackedWeights(m, k, data)
 
 
 def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k columns used
                      PackedWeights weights,         # IN packed_weights(W (m, k), scale)
-                     int order,
+                     int order,                     # ACT_STEP, ACT_RELU or ACT_IDENTITY
                      floating[:, :] out,            # OUT (n, >= m), rows contiguous; first m columns written
                      int n_threads):
-    """out[:, :m] = act(scale * X[:, :k] @ W.T), act = step (order 0), relu (1) or none (2).
+    """out[:, :m] = act(scale * X[:, :k] @ W.T), act = step (ACT_STEP), relu (ACT_RELU) or
+    none (ACT_IDENTITY).
 
     Using the leading columns of wider arrays lets a layer read phi_{h-1} straight out of
     psi_{h-1} = [phi_{h-1}, sketch] and write phi_h into the front of psi_h.
     """
+    if weights is None:
+        raise ValueError("dense_activation: weights: expected PackedWeights, got None")
     # Leading dimensions from the strides: X and out may be column ranges of wider arrays.
     cdef Py_ssize_t n = X.shape[0], ldx = X.strides[0] // sizeof(floating)
     cdef Py_ssize_t ldo = out.strides[0] // sizeof(floating)
     cdef Py_ssize_t m = weights.m, k = weights.k
-    cdef const floating[::1] packed = weights.data
     cdef Py_ssize_t blk, r0, rb, n_blocks
-    if (k > X.shape[1] or out.shape[0] != n or out.shape[1] < m or order < 0 or order > 2
+    if (k > X.shape[1] or out.shape[0] != n or out.shape[1] < m
+            or order < NTKFAST_ACT_STEP or order > NTKFAST_ACT_IDENTITY
             or out.strides[1] != sizeof(floating) or out.strides[0] % sizeof(floating)):
-        raise ValueError("dense_activation: inconsistent shapes, strides or order")
+        raise ValueError(
+            f"dense_activation: inconsistent shapes, strides or order: expected X (n, >= {k}), "
+            f"out ({X.shape[0]}, >= {m}) with contiguous rows and order 0-2, got X "
+            f"{(X.shape[0], X.shape[1])}, out {(out.shape[0], out.shape[1])} with strides "
+            f"{(out.strides[0], out.strides[1])}, order {order}"
+        )
+    check_n_threads(n_threads, "dense_activation")
+    cdef const floating* packed = <const floating*>_weights_for(
+        weights, floating is double, "dense_activation", "weights")
     if n == 0:
         return
-    n_threads = effective_threads(n_threads, <double>n * m * k)
+    n_threads = threads_for(n_threads, <double>n * m * k)
     n_blocks = _row_blocks(n, n_threads, &rb)
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
             r0 = blk * rb
-            dense_activation_packed(&X[r0, 0], ldx, min(rb, n - r0), k, &packed[0], m,
+            dense_activation_packed(&X[r0, 0], ldx, min(rb, n - r0), k, packed, m,
                                     order, &out[r0, 0], ldo)
 
 
@@ -478,26 +388,26 @@ def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}
                      PackedWeights relu,                # IN packed_weights(relu W (m1, k), scales)
                      PackedWeights step,                # IN packed_weights(step W (m1, k), None)
                      floating step_scale,
-                     const Py_ssize_t[::1] step_indices,  # IN (m1,)
+                     const Py_ssize_t[::1] step_indices,  # IN (m1,), values in [0, D)
                      const floating[::1] step_signs,      # IN (m1,)
-                     const Py_ssize_t[::1] psi_indices,   # IN (d_psi,)
+                     const Py_ssize_t[::1] psi_indices,   # IN (d_psi,), values in [0, D)
                      const floating[::1] psi_signs,       # IN (d_psi,)
                      floating[:, :] dest,               # OUT (n, >= m1), rows contiguous: phi_h
                      floating[:, ::1] cs_psi,           # OUT (n, D): CountSketch of psi_{h-1}
                      floating[:, ::1] cs_step,          # OUT (n, D): CountSketch of a_h
-                     floating[:, ::1] work,             # scratch (n_threads, ROW_BLOCK * m1)
+                     floating[:, ::1] work,             # scratch (>= n_threads, >= ROW_BLOCK * m1)
                      int n_threads):
     """One layer of the NTK features up to the FFTs, in one parallel loop over row blocks:
     phi_h = relu features of phi_{h-1}, and the two CountSketches that TS(psi_{h-1}, a_h)
     multiplies (the step features are kept as 0/1 for one block of rows per thread, in its
     row of ``work``, never beyond).  The same results as dense_activation and
     count_sketch_rows, in one parallel loop, each block of psi read while in cache."""
+    if relu is None or step is None:
+        raise ValueError("ntk_layer_inputs: relu, step: expected PackedWeights, got None")
     cdef Py_ssize_t n = psi.shape[0], ldx = psi.strides[0] // sizeof(floating)
     cdef Py_ssize_t d_psi = psi.shape[1], D = cs_psi.shape[1]
     cdef Py_ssize_t ldo = dest.strides[0] // sizeof(floating)
     cdef Py_ssize_t m = relu.m, k = relu.k
-    cdef const floating[::1] relu_p = relu.data
-    cdef const floating[::1] step_p = step.data
     cdef Py_ssize_t blk, r0, rb, n_blocks, r, nr
     if (k > d_psi or step.m != m or step.k != k or dest.shape[0] != n or dest.shape[1] < m
             or dest.strides[1] != sizeof(floating) or dest.strides[0] % sizeof(floating)
@@ -505,21 +415,43 @@ def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}
             or psi_indices.shape[0] != d_psi or psi_signs.shape[0] != d_psi
             or cs_psi.shape[0] != n or cs_step.shape[0] != n or cs_step.shape[1] != D
             or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
-        raise ValueError("ntk_layer_inputs: inconsistent shapes")
+        raise ValueError(
+            f"ntk_layer_inputs: inconsistent shapes: expected psi (n, >= k), relu and step "
+            f"weights of one shape (m1, k), dest (n, >= m1) with contiguous rows, step hash of "
+            f"length m1, psi hash of length d_psi, cs_psi and cs_step (n, D), work (>= n_threads,"
+            f" >= {ROW_BLOCK} m1); got psi {(psi.shape[0], psi.shape[1])}, relu ({m}, {k}), step "
+            f"({step.m}, {step.k}), dest {(dest.shape[0], dest.shape[1])} strides "
+            f"{(dest.strides[0], dest.strides[1])}, step hash {step_indices.shape[0]}/{step_signs.shape[0]}, "
+            f"psi hash {psi_indices.shape[0]}/{psi_signs.shape[0]}, cs_psi "
+            f"{(cs_psi.shape[0], cs_psi.shape[1])}, cs_step {(cs_step.shape[0], cs_step.shape[1])}, work "
+            f"{(work.shape[0], work.shape[1])}, n_threads {n_threads}"
+        )
+    if D < 1:
+        raise ValueError("ntk_layer_inputs: cs_psi, cs_step: expected at least 1 bucket, got 0")
+    check_n_threads(n_threads, "ntk_layer_inputs")
+    cdef const floating* relu_p = <const floating*>_weights_for(
+        relu, floating is double, "ntk_layer_inputs", "relu")
+    cdef const floating* step_p = <const floating*>_weights_for(
+        step, floating is double, "ntk_layer_inputs", "step")
+    cdef const Py_ssize_t[::1] s_idx = _checked_indices(step_indices, D, "ntk_layer_inputs",
+                                                        "step_indices")
+    cdef const Py_ssize_t[::1] p_idx = _checked_indices(psi_indices, D, "ntk_layer_inputs",
+                                                        "psi_indices")
     if n == 0:
         return
-    n_threads = effective_threads(n_threads, 2.0 * n * m * k)
+    n_threads = threads_for(n_threads, 2.0 * n * m * k)
     n_blocks = _row_blocks(n, n_threads, &rb)
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
             r0 = blk * rb
             nr = min(rb, n - r0)
-            dense_activation_packed(&psi[r0, 0], ldx, nr, k, &relu_p[0], m, 1, &dest[r0, 0], ldo)
-            step_sketch_packed(&psi[r0, 0], ldx, nr, k, &step_p[0], m, step_scale,
-                               &step_indices[0], &step_signs[0], &cs_step[r0, 0], D, D,
+            dense_activation_packed(&psi[r0, 0], ldx, nr, k, relu_p, m, NTKFAST_ACT_RELU,
+                                    &dest[r0, 0], ldo)
+            step_sketch_packed(&psi[r0, 0], ldx, nr, k, step_p, m, step_scale,
+                               &s_idx[0], &step_signs[0], &cs_step[r0, 0], D, D,
                                &work[omp_get_thread_num(), 0])
             for r in range(r0, r0 + nr):
-                count_sketch_row(&psi[r, 0], d_psi, &psi_indices[0], &psi_signs[0], &cs_psi[r, 0], D)
+                count_sketch_row(&psi[r, 0], d_psi, &p_idx[0], &psi_signs[0], &cs_psi[r, 0], D)
 
 
 ROW_BLOCK_SIZE = ROW_BLOCK
@@ -529,10 +461,12 @@ def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads
     """A *= B row by row, A and B float views (n, 2 * n_freq) of complex rfft spectra."""
     cdef Py_ssize_t n = A.shape[0], w = A.shape[1], i
     if B.shape[0] != n or B.shape[1] != w or w % 2:
-        raise ValueError("multiply_spectra: inconsistent shapes")
+        raise ValueError(f"multiply_spectra: inconsistent shapes: expected A and B of one "
+                         f"shape with an even width, got {(A.shape[0], A.shape[1])} and {(B.shape[0], B.shape[1])}")
+    check_n_threads(n_threads, "multiply_spectra")
     if n == 0:
         return
-    n_threads = effective_threads(n_threads, 3.0 * n * w)
+    n_threads = threads_for(n_threads, 3.0 * n * w)
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             spectrum_multiply(&A[i, 0], &B[i, 0], w // 2)
@@ -540,20 +474,8 @@ def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads
 
 # --------------------------------------------------------------------------------------
 # C-level API (declared in _sketch.pxd): float32 / float64 twins with stable C names, each a
-# direct call of the fused kernel above that the drivers use (see _sketch.pxd for why twins).
+# direct call of the fused kernel above that the drivers use (see _capi.pxd for why twins).
 # --------------------------------------------------------------------------------------
-
-CAPI_VERSION = NTKFAST_CAPI_VERSION
-
-
-cdef void ntk_pair_from_inner(double inner, double norm_x, double norm_y, int depth,
-                              double bias, double* ntk, double* nngp) noexcept nogil:
-    """ntk_pair with cosine = <x, y> / ||x|| / ||y|| (divided in turn: no overflow of the product)."""
-    cdef double cosine = 0.0
-    if norm_x != 0.0 and norm_y != 0.0:
-        cosine = (inner / norm_x) / norm_y
-    ntk_pair(cosine, norm_x, norm_y, depth, bias, ntk, nngp)
-
 
 cdef void count_sketch_row_f(const float* x, Py_ssize_t k, const Py_ssize_t* indices,
                              const float* signs, float* out, Py_ssize_t n_buckets) noexcept nogil:

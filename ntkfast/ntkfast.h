@@ -1,7 +1,9 @@
 /* ntkfast's C-level API for extensions written in C (Cython users: `cimport ntkfast`).
  *
- * The functions are those declared and documented in ntkfast/_sketch.pxd, exported by the
- * compiled module ntkfast._sketch as capsules in its __pyx_capi__ table.  Call
+ * The functions are those declared and documented in ntkfast/_exact.pxd (kappa0 ...
+ * ntk_self, exported by the compiled module ntkfast._exact) and ntkfast/_sketch.pxd (the
+ * rest, exported by ntkfast._sketch), as capsules in each module's __pyx_capi__ table; the
+ * rules and the version history are in ntkfast/_capi.pxd.  Call
  * ntkfast_import_capi(&api) once with the GIL held (e.g. in your module's init); after
  * that every api.fn(...) may be called without the GIL, from any thread.
  *
@@ -15,8 +17,14 @@
 
 #include <Python.h>
 
-/* Must equal ntkfast.capi_version (checked by ntkfast_import_capi). */
-#define NTKFAST_CAPI_VERSION 2
+/* Must equal ntkfast.capi_version (checked by ntkfast_import_capi).  Version 3: the exact
+ * kernels come from ntkfast._exact; the integer codes below got names. */
+#define NTKFAST_CAPI_VERSION 3
+
+/* ``order`` of dense_activation_packed_* (the enum of _sketch.pxd). */
+enum { NTKFAST_ACT_STEP = 0, NTKFAST_ACT_RELU = 1, NTKFAST_ACT_IDENTITY = 2 };
+/* Which exact kernel (the enum of _exact.pxd). */
+enum { NTKFAST_KIND_ARCCOS0 = 0, NTKFAST_KIND_ARCCOS1 = 1, NTKFAST_KIND_NNGP = 2, NTKFAST_KIND_NTK = 3 };
 
 typedef int (*ntkfast_rfft_f)(void *ctx, const float *x, float *spectrum, Py_ssize_t n);
 typedef int (*ntkfast_irfft_f)(void *ctx, const float *spectrum, float *x, Py_ssize_t n);
@@ -80,12 +88,37 @@ static int ntkfast__fetch(PyObject *table, const char *name, void **slot)
 {
     PyObject *capsule = PyDict_GetItemString(table, name);   /* borrowed */
     if (capsule == NULL) {
-        PyErr_Format(PyExc_ImportError, "ntkfast C API: ntkfast._sketch does not export %s", name);
+        PyErr_Format(PyExc_ImportError, "ntkfast C API: no module of ntkfast exports %s", name);
         return -1;
     }
     /* The capsule's name is Cython's signature string; the version check stands for it. */
     *slot = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
     return *slot == NULL ? -1 : 0;
+}
+
+/* The __pyx_capi__ table of ntkfast.<name> (a new reference), after checking that the module
+ * was built for NTKFAST_CAPI_VERSION; NULL with a Python exception set. */
+static PyObject *ntkfast__table(const char *name)
+{
+    PyObject *module = NULL, *version = NULL, *table = NULL;
+    long v;
+    module = PyImport_ImportModule(name);
+    if (module == NULL) goto done;
+    version = PyObject_GetAttrString(module, "CAPI_VERSION");
+    if (version == NULL) goto done;
+    v = PyLong_AsLong(version);
+    if (v == -1 && PyErr_Occurred()) goto done;
+    if (v != NTKFAST_CAPI_VERSION) {
+        PyErr_Format(PyExc_ImportError,
+                     "ntkfast C API: compiled against version %d, the installed %s has %ld",
+                     NTKFAST_CAPI_VERSION, name, v);
+        goto done;
+    }
+    table = PyObject_GetAttrString(module, "__pyx_capi__");
+done:
+    Py_XDECREF(version);
+    Py_XDECREF(module);
+    return table;
 }
 
 /* Fill *api; 0 on success, -1 with a Python exception set.  Needs the GIL. */
@@ -94,24 +127,13 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     /* Function pointers are stored through void** as with dlsym (POSIX guarantees it). */
 #define NTKFAST__FETCH(field) \
     if (ntkfast__fetch(table, #field, (void **)&api->field) < 0) goto fail;
-    PyObject *module = NULL, *table = NULL, *version = NULL;
-    long v;
-    module = PyImport_ImportModule("ntkfast._sketch");
-    if (module == NULL) goto fail;
-    version = PyObject_GetAttrString(module, "CAPI_VERSION");
-    if (version == NULL) goto fail;
-    v = PyLong_AsLong(version);
-    if (v == -1 && PyErr_Occurred()) goto fail;
-    if (v != NTKFAST_CAPI_VERSION) {
-        PyErr_Format(PyExc_ImportError,
-                     "ntkfast C API: compiled against version %d, the installed ntkfast has %ld",
-                     NTKFAST_CAPI_VERSION, v);
-        goto fail;
-    }
-    table = PyObject_GetAttrString(module, "__pyx_capi__");
+    PyObject *table = ntkfast__table("ntkfast._exact");
     if (table == NULL) goto fail;
     NTKFAST__FETCH(kappa0) NTKFAST__FETCH(kappa1) NTKFAST__FETCH(ntk_pair)
     NTKFAST__FETCH(ntk_pair_from_inner) NTKFAST__FETCH(ntk_self)
+    Py_DECREF(table);
+    table = ntkfast__table("ntkfast._sketch");
+    if (table == NULL) goto fail;
     NTKFAST__FETCH(count_sketch_row_f) NTKFAST__FETCH(count_sketch_row_d)
     NTKFAST__FETCH(step_count_sketch_row_f) NTKFAST__FETCH(step_count_sketch_row_d)
     NTKFAST__FETCH(packed_size_f) NTKFAST__FETCH(packed_size_d)
@@ -123,13 +145,9 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(tensor_sketch_pair_f) NTKFAST__FETCH(tensor_sketch_pair_d)
 #undef NTKFAST__FETCH
     Py_DECREF(table);
-    Py_DECREF(version);
-    Py_DECREF(module);
     return 0;
 fail:
     Py_XDECREF(table);
-    Py_XDECREF(version);
-    Py_XDECREF(module);
     return -1;
 }
 

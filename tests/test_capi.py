@@ -19,6 +19,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import ntkfast
+from ntkfast import _exact, _sketch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -90,13 +91,33 @@ def _hash(rng, k, n_buckets, dtype=np.float64):
 
 def test_get_include_and_version():
     root = Path(ntkfast.get_include())
-    for name in ("__init__.pxd", "_sketch.pxd", "ntkfast.h"):
+    for name in ("__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_parallel.pxd",
+                 "_openmp.pxd", "ntkfast.h"):
         assert (root / "ntkfast" / name).is_file()
     assert isinstance(ntkfast.capi_version, int) and ntkfast.capi_version >= 1
+    # One contract, exported by two modules: both report the same version.
+    assert _exact.CAPI_VERSION == _sketch.CAPI_VERSION == ntkfast.capi_version
 
 
 def test_consumer_version_matches(consumer):
     assert consumer.NTKFAST_CAPI_VERSION == ntkfast.capi_version
+
+
+def test_named_codes_mean_the_same_in_c_and_python(consumer):
+    """The enum values a consumer compiles in drive the kernels as the Python constants do:
+    the identity activation through the C API gives scale * X @ W.T (plain numpy)."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((19, 7))
+    W = rng.standard_normal((11, 7))
+    scale = rng.uniform(0.5, 2.0, size=11)
+    assert consumer.ACT == {"step": _sketch.ACT_STEP, "relu": _sketch.ACT_RELU,
+                            "identity": _sketch.ACT_IDENTITY}
+    assert consumer.KIND == {"arccos0": _exact.KIND_ARCCOS0, "arccos1": _exact.KIND_ARCCOS1,
+                             "nngp": _exact.KIND_NNGP, "ntk": _exact.KIND_NTK}
+    got = consumer.relu_features(X, W, scale, consumer.ACT["identity"], n_threads=2)
+    assert_allclose(got, scale * (X @ W.T), rtol=1e-12, atol=1e-12)
+    got = consumer.relu_features(X, W, scale, consumer.ACT["relu"], n_threads=2)
+    assert_allclose(got, scale * np.maximum(X @ W.T, 0), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 1e-14)])
@@ -188,6 +209,7 @@ def test_tensor_sketch(consumer, n_buckets):
 
 def test_plain_c_consumer(c_consumer):
     assert c_consumer.NTKFAST_CAPI_VERSION == ntkfast.capi_version
+    assert (c_consumer.NTKFAST_ACT_IDENTITY, c_consumer.NTKFAST_KIND_NTK) == (_sketch.ACT_IDENTITY, _exact.KIND_NTK)
     rng = np.random.default_rng(5)
     X = rng.standard_normal((12, 6))
     X[3] = 0.0

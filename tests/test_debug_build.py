@@ -11,9 +11,16 @@ import os
 import numpy as np
 import pytest
 
-from ntkfast import _sketch
+from ntkfast import _exact, _sketch
 
 DEBUG = os.environ.get("NTKFAST_DEBUG_CYTHON", "0") not in ("", "0")
+
+
+@pytest.mark.skipif(not DEBUG, reason="run against a NTKFAST_DEBUG_CYTHON=1 build (see .ci/run)")
+def test_every_extension_is_a_checked_build():
+    # The compiled code is split by subject; one cythonize call gives both modules the same
+    # directives, and each reports the switch it was built with.
+    assert _sketch.DEBUG_BUILD and _exact.DEBUG_BUILD
 
 
 @pytest.mark.skipif(not DEBUG, reason="run against a NTKFAST_DEBUG_CYTHON=1 build (see .ci/run)")

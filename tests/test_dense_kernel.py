@@ -20,6 +20,10 @@ from ntkfast import _sketch
 
 LD = np.longdouble
 SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (37, 64, 100), (61, 600, 40), (7, 4500, 20)]
+# The named activation codes; _check gives each name its meaning (step, ReLU, identity), so
+# a constant that named the wrong activation would fail against the longdouble reference.
+STEP, RELU, IDENTITY = _sketch.ACT_STEP, _sketch.ACT_RELU, _sketch.ACT_IDENTITY
+ORDERS = [STEP, RELU, IDENTITY]
 
 
 def _problem(n, k, m, dtype, seed=0):
@@ -38,13 +42,14 @@ def _check(out, X, W, scale, order):
     bound = (k + 2) * eps * (np.abs(X).astype(LD) @ np.abs(W).T.astype(LD))
     s = scale.astype(LD)
     assert np.all(np.isfinite(out)), "some outputs were not written"
-    if order == 0:
+    if order == STEP:
         decided = np.abs(Z) > bound
         np.testing.assert_array_equal(out[decided], (s * (Z > 0))[decided])
         undecided = out[~decided]
         assert np.all((undecided == 0) | (undecided == np.broadcast_to(s, Z.shape)[~decided]))
         return
-    ref = Z * s if order == 2 else np.maximum(Z * s, 0)
+    assert order in (RELU, IDENTITY)
+    ref = Z * s if order == IDENTITY else np.maximum(Z * s, 0)
     err = np.abs(out.astype(LD) - ref)
     tol = bound * s + 2 * np.finfo(X.dtype).tiny
     assert np.all(err <= tol), f"max error / bound {np.max(err / tol):.3g}"
@@ -52,7 +57,7 @@ def _check(out, X, W, scale, order):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, k, m", SHAPES)
-@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("order", ORDERS)
 def test_dense_activation_within_rounding_bound(dtype, n, k, m, order):
     X, W, scale = _problem(n, k, m, dtype, seed=n + k + m)
     packed = _sketch.packed_weights(W, scale)
@@ -69,16 +74,16 @@ def test_wide_arrays_read_and_write_only_their_columns(dtype):
     X, W, scale = _problem(n, k, m, dtype, seed=4)
     wide_x = np.concatenate([X, np.full((n, 5), np.inf, dtype=dtype)], axis=1)
     out = np.full((n, m + 7), np.nan, dtype=dtype)
-    _sketch.dense_activation(wide_x, _sketch.packed_weights(W, scale), 1, out, 2)
+    _sketch.dense_activation(wide_x, _sketch.packed_weights(W, scale), RELU, out, 2)
     _check(out[:, :m], X, W, scale, 1)
     assert np.all(np.isnan(out[:, m:]))
     # A column range in the middle of a wider array (rows strided, not C-contiguous).
     big = np.full((n, m + 9), np.nan, dtype=dtype)
-    _sketch.dense_activation(X, _sketch.packed_weights(W, scale), 1, big[:, 4:4 + m], 2)
+    _sketch.dense_activation(X, _sketch.packed_weights(W, scale), RELU, big[:, 4:4 + m], 2)
     _check(big[:, 4:4 + m], X, W, scale, 1)
     assert np.all(np.isnan(big[:, :4])) and np.all(np.isnan(big[:, 4 + m:]))
     with pytest.raises(ValueError, match="strides"):            # columns not contiguous
-        _sketch.dense_activation(X, _sketch.packed_weights(W, scale), 1, big[:, ::2], 2)
+        _sketch.dense_activation(X, _sketch.packed_weights(W, scale), RELU, big[:, ::2], 2)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -87,12 +92,12 @@ def test_row_split_and_threads_change_no_bits(dtype):
     X, W, scale = _problem(n, k, m, dtype, seed=5)
     packed = _sketch.packed_weights(W, scale)
     whole = np.empty((n, m), dtype=dtype)
-    _sketch.dense_activation(X, packed, 1, whole, 2)
+    _sketch.dense_activation(X, packed, RELU, whole, 2)
     rng = np.random.default_rng(0)
     cuts = np.unique(np.concatenate([[0, n], rng.integers(0, n, size=20)]))
     for i0, i1 in zip(cuts[:-1], cuts[1:]):
         part = np.empty((i1 - i0, m), dtype=dtype)
-        _sketch.dense_activation(np.ascontiguousarray(X[i0:i1]), packed, 1, part, 1)
+        _sketch.dense_activation(np.ascontiguousarray(X[i0:i1]), packed, RELU, part, 1)
         np.testing.assert_array_equal(part, whole[i0:i1])
 
 
@@ -130,13 +135,13 @@ def test_packed_weights_refuses_mismatches():
     packed = _sketch.packed_weights(W, None)
     assert (packed.m, packed.k) == (4, 3)
     with pytest.raises(ValueError, match="inconsistent"):          # out narrower than m
-        _sketch.dense_activation(np.ones((2, 3)), packed, 1, np.empty((2, 3)), 1)
+        _sketch.dense_activation(np.ones((2, 3)), packed, RELU, np.empty((2, 3)), 1)
     with pytest.raises(ValueError, match="inconsistent"):          # X narrower than k
-        _sketch.dense_activation(np.ones((2, 2)), packed, 1, np.empty((2, 4)), 1)
+        _sketch.dense_activation(np.ones((2, 2)), packed, RELU, np.empty((2, 4)), 1)
     with pytest.raises(ValueError, match="inconsistent"):          # no such order
         _sketch.dense_activation(np.ones((2, 3)), packed, 3, np.empty((2, 4)), 1)
-    with pytest.raises(ValueError):                                # float32 X, float64 weights
-        _sketch.dense_activation(np.ones((2, 3), np.float32), packed, 1, np.empty((2, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="expected float32 packed weights"):  # float32 X, float64 weights
+        _sketch.dense_activation(np.ones((2, 3), np.float32), packed, RELU, np.empty((2, 4), np.float32), 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -198,7 +203,7 @@ def test_every_compiled_form(tmp_path, macros):
             packed = np.empty(getattr(dll, "size" + suffix)(m, k), dtype=dtype)
             getattr(dll, "pack" + suffix)(P(W.ctypes.data), P(scale.ctypes.data), S(m), S(k),
                                           P(packed.ctypes.data))
-            for order in (0, 1, 2):
+            for order in ORDERS:
                 out = np.full((n, m), np.nan, dtype=dtype)
                 getattr(dll, "run" + suffix)(P(X.ctypes.data), S(n), S(k), P(packed.ctypes.data),
                                              S(m), order, P(out.ctypes.data))
@@ -208,7 +213,7 @@ def test_every_compiled_form(tmp_path, macros):
         scale = np.ones(m, dtype=dtype)
         packed = np.empty(getattr(dll, "size" + suffix)(m, 0), dtype=dtype)
         getattr(dll, "pack" + suffix)(None, P(scale.ctypes.data), S(m), S(0), P(packed.ctypes.data))
-        for order in (0, 1, 2):
+        for order in ORDERS:
             out = np.full((7, m), np.nan, dtype=dtype)
             getattr(dll, "run" + suffix)(P(packed.ctypes.data), S(7), S(0), P(packed.ctypes.data),
                                          S(m), order, P(out.ctypes.data))

@@ -55,7 +55,9 @@ PyMODINIT_FUNC PyInit_ntk_c_consumer(void)
 {
     if (ntkfast_import_capi(&api) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
-    if (m != NULL && PyModule_AddIntConstant(m, "NTKFAST_CAPI_VERSION", NTKFAST_CAPI_VERSION) < 0) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "NTKFAST_CAPI_VERSION", NTKFAST_CAPI_VERSION) < 0
+                      || PyModule_AddIntConstant(m, "NTKFAST_ACT_IDENTITY", NTKFAST_ACT_IDENTITY) < 0
+                      || PyModule_AddIntConstant(m, "NTKFAST_KIND_NTK", NTKFAST_KIND_NTK) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

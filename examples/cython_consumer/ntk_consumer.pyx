@@ -50,9 +50,17 @@ def step_count_sketch(const double[:, ::1] Z, const Py_ssize_t[::1] indices,
     return out
 
 
+# The named codes of the C API (compile-time constants from the .pxd files).
+ACT = {"step": ntkfast.NTKFAST_ACT_STEP, "relu": ntkfast.NTKFAST_ACT_RELU,
+       "identity": ntkfast.NTKFAST_ACT_IDENTITY}
+KIND = {"arccos0": ntkfast.NTKFAST_KIND_ARCCOS0, "arccos1": ntkfast.NTKFAST_KIND_ARCCOS1,
+        "nngp": ntkfast.NTKFAST_KIND_NNGP, "ntk": ntkfast.NTKFAST_KIND_NTK}
+
+
 def relu_features(const double[:, ::1] X, const double[:, ::1] W, const double[::1] scale,
-                  int order=1, int n_threads=2):
-    """scale * act(X @ W.T) (act: step or relu): W packed once, then 8-row blocks in parallel."""
+                  int order=ntkfast.NTKFAST_ACT_RELU, int n_threads=2):
+    """scale * act(X @ W.T) (act: step, relu or identity, the NTKFAST_ACT_* codes): W packed
+    once, then 8-row blocks in parallel."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], m = W.shape[0], b, r0, nb
     out = np.empty((n, m))
     cdef double[:, ::1] o = out

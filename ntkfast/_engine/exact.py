@@ -5,7 +5,7 @@ quadratic in the number of rows: these are the references the random features ap
 """
 import numpy as np
 
-from .. import _sketch
+from .. import _exact, _sketch
 from .validation import (
     as_float_array,
     check_2d_shape,
@@ -18,7 +18,8 @@ from .validation import (
 
 __all__ = ["exact_kernel"]
 
-_KIND = {"arccos0": 0, "arccos1": 1, "nngp": 2, "ntk": 3}
+_KIND = {"arccos0": _exact.KIND_ARCCOS0, "arccos1": _exact.KIND_ARCCOS1,
+         "nngp": _exact.KIND_NNGP, "ntk": _exact.KIND_NTK}
 
 # Elements of the Gram matrix computed per BLAS call: a block of about 32 MiB (float64) keeps
 # the extra memory small next to the n_x x n_y result, which is the only large allocation.
@@ -90,15 +91,16 @@ def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
         if n_y:
             if symmetric:
                 cols = _sketch.packed_weights(Yn[i0:], None)
-            _sketch.dense_activation(Xn[i0:i1], cols, 2, out[i0:i1, i0 if symmetric else 0:], n_threads)
-        _sketch.exact_kernel_block(
+            _sketch.dense_activation(Xn[i0:i1], cols, _sketch.ACT_IDENTITY,
+                                     out[i0:i1, i0 if symmetric else 0:], n_threads)
+        _exact.exact_kernel_block(
             out[i0:i1], norm_x[i0:i1], norm_y, i0 if symmetric else -1,
             kind_code, depth, bias, n_threads,
         )
         if progress is not None:
             progress(i1 - i0)
     if symmetric:
-        _sketch.mirror_upper(out, n_threads)
+        _exact.mirror_upper(out, n_threads)
     # A kernel value that overflows (inf, or NaN from inf - inf in the recursion) cannot be
     # represented: an error that says so, never a silent inf or NaN.
     check_finite_result(out, f"{'X' if symmetric else 'X, Y'}: {kind} kernel", 0,

@@ -87,6 +87,7 @@ class ArcCosineMap(FeatureMap):
         dtype = np.dtype(dtype)
         if order not in (0, 1):
             raise ValueError(f"order: expected 0 or 1, got {order!r}")
+        self.activation = (_sketch.ACT_STEP, _sketch.ACT_RELU)[order]
         if not isinstance(weights, np.ndarray) or weights.ndim != 2 or 0 in weights.shape:
             raise ValueError(f"weights_: expected a non-empty 2-D array, got {getattr(weights, 'shape', weights)!r}")
         m, d = weights.shape
@@ -106,7 +107,7 @@ class ArcCosineMap(FeatureMap):
         return None
 
     def run(self, Xb, out, packed, workspace, n_threads):
-        _sketch.dense_activation(Xb, packed, self.order, out, n_threads)
+        _sketch.dense_activation(Xb, packed, self.activation, out, n_threads)
 
 
 class NTKMap(FeatureMap):
@@ -194,7 +195,7 @@ class NTKMap(FeatureMap):
         for h, (relu, step, si, ss, ti, ts) in enumerate(compiled):
             dest = out if h == depth - 1 else layers[h % 2][:R]
             if not ms:
-                _sketch.dense_activation(psi, relu, 1, dest, n_threads)
+                _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
             else:
                 # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
                 # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written

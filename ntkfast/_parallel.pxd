@@ -1,0 +1,39 @@
+# Thread-count helpers shared by the compiled modules (_exact.pyx, _sketch.pyx): inline, so
+# that each module compiles its own copy from this one source and no module imports another
+# at run time for them.  OpenMP itself is reached only through _openmp.pxd.
+
+# Elementary operations worth one more thread.  Waking a thread costs microseconds on an
+# idle machine but a scheduler time slice (measured: 25-70 ms per call) on a busy one, so
+# small calls run on fewer threads.  Results do not depend on the thread count.
+cdef enum:
+    THREAD_GRAIN = 1 << 16
+
+
+# 1 in a build with Cython's checks on (NTKFAST_DEBUG_CYTHON=1, see setup.py): every module
+# reports it as DEBUG_BUILD, so that tests/test_debug_build.py can see that the switch reached
+# each of them.
+cdef extern from *:
+    """
+    #ifndef NTKFAST_DEBUG_CYTHON
+    #define NTKFAST_DEBUG_CYTHON 0
+    #endif
+    """
+    bint NTKFAST_DEBUG_CYTHON
+
+
+cdef inline int threads_for(int n_threads, double work) noexcept nogil:
+    """min(n_threads, work / THREAD_GRAIN), at least 1."""
+    cdef double t = work / THREAD_GRAIN
+    if t < 1.0:
+        return 1
+    if t < n_threads:
+        return <int>t
+    return n_threads
+
+
+cdef inline int check_n_threads(int n_threads, str where) except -1:
+    # num_threads(0) or a negative count is undefined in OpenMP, and per-thread scratch is
+    # indexed by the thread number: a driver must be asked for at least one thread.
+    if n_threads < 1:
+        raise ValueError(f"{where}: n_threads: expected an integer >= 1, got {n_threads}")
+    return 0
