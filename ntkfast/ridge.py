@@ -27,10 +27,8 @@ from ._engine.validation import (
     HoldoutFraction,
     Int,
     NonNegative,
-    OneOf,
     Optional,
     RandomState,
-    SketchWidth,
     Threads,
     check_allocation,
     check_array,
@@ -50,7 +48,7 @@ __all__ = ["ExactNTKRidge", "NTKRidge", "NTKRidgeClassifier"]
 _KERNEL_BLOCK_ELEMENTS = 1 << 22
 
 # The parameters a ridge model passes on to its NTKRandomFeatures.
-_FEATURE_PARAMS = ("depth", "n_components", "sketch_components", "leverage", "kernel")
+_FEATURE_PARAMS = ("depth", "n_components", "kernel", "sketch_components", "leverage")
 
 _SCALE_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler in a Pipeline)"
 
@@ -58,14 +56,10 @@ _SCALE_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler 
 class _BaseNTKRidge(BaseEstimator):
     """Shared fit/decision code of NTKRidge and NTKRidgeClassifier."""
 
-    # Order matters where a check depends on another parameter (see SketchWidth,
-    # HoldoutFraction).
+    # The feature map's parameters are checked by its own declarations; order matters where
+    # a check depends on another parameter (see SketchWidth, HoldoutFraction).
     _parameter_constraints = {
-        "depth": Depth(),
-        "n_components": Int(2),
-        "kernel": OneOf("ntk", "nngp"),
-        "sketch_components": SketchWidth(),
-        "leverage": Bool(),
+        **{p: NTKRandomFeatures._parameter_constraints[p] for p in _FEATURE_PARAMS},
         "alpha": Alphas(),
         "fit_intercept": Bool(),
         "validation_fraction": HoldoutFraction(),
