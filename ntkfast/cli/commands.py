@@ -47,7 +47,7 @@ def _read(args, say, **kwargs):
         size = 0
     csv = args.data.lower().endswith(".csv")
     with progress_bar(say.bars and csv, size, f"reading {os.path.basename(args.data)}",
-                      unit="chars") as bar:
+                      unit="B") as bar:
         table, t = data.read_data(args.data, progress=bar.update, **kwargs)
     note = f"; {table.comments} comment line(s) skipped" if table.comments else ""
     say(f"read {args.data}: {table.values.shape[0]} rows x {table.n_columns} columns "

@@ -122,9 +122,11 @@ class _Lines:
 
     def __next__(self):
         while True:
-            line = next(self.f)
+            raw = next(self.f)
             self.line += 1
-            self.progress(len(line))
+            self.progress(len(raw))
+            # Decoded line by line (not by the file's chunks) to name the line that is not text.
+            line = raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
             if self.boundary:
                 if line.startswith("#"):
                     self.comments += 1
@@ -138,7 +140,7 @@ def _records(path, progress):
     """Yield ``(line number, fields)`` of the records of a csv, comments and empty lines
     skipped; the generator's ``comments`` count is returned through ``StopIteration``."""
     try:
-        f = open(path, "r", encoding="utf-8-sig", newline="")
+        f = open(path, "rb")
     except OSError as exc:
         raise CLIError(f"{path}: cannot read ({exc.strerror})") from None
     with f:
@@ -150,7 +152,7 @@ def _records(path, progress):
             except StopIteration:
                 return lines.comments
             except UnicodeDecodeError:
-                raise CLIError(f"{path}: line {lines.line + 1}: not UTF-8 text (is it a CSV file?)") from None
+                raise CLIError(f"{path}: line {lines.line}: not UTF-8 text (is it a CSV file?)") from None
             except csv.Error as exc:
                 raise CLIError(f"{path}: line {lines.line}: malformed CSV ({exc})") from None
             lines.boundary = True
@@ -239,7 +241,7 @@ def read_data(path, target=None, text_target=False, optional_target=False, progr
     ``text_target``: the target column of a csv holds labels (kept as text in
     ``table.labels``).  ``optional_target`` (predict): ``target`` is a column name, skipped
     as a label column when a csv header has it and ignored otherwise.  ``progress`` is called
-    with the number of characters read.
+    with the number of bytes read.
     """
     _check_file(path)
     ext = os.path.splitext(path)[1].lower()
