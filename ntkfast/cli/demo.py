@@ -53,8 +53,8 @@ def demo_data(task, quick, seed):
 
 
 def times_faster(t_exact, t_rf):
-    """Which model was faster and by how much, always a ratio >= 1 with 2 significant digits
-    (``"random features 2.0x faster"``, ``"exact kernel 12x faster"``)."""
+    """Which model was faster and by how much: a ratio >= 1, with two significant digits
+    below 100 (``"random features 2.5x faster"``, ``"exact kernel 12x faster"``)."""
     t_exact, t_rf = max(t_exact, 1e-9), max(t_rf, 1e-9)
     if t_exact >= t_rf:
         return f"random features {_sig2(t_exact / t_rf)}x faster"
