@@ -100,3 +100,11 @@ def test_demo_regression_speed_line(capsys):
     assert not re.search(r"\b0\.0x", line), line
     assert re.search(r"fit: (random features|exact kernel) [0-9.]+x faster; predict: "
                      r"(random features|exact kernel) [0-9.]+x faster", line), line
+
+
+def test_usage_errors_are_one_line(capsys):
+    code, _, err = _run(capsys, "fit", "--data", "x.csv", "--target", "y", "--model", "m.npz", "--alpha", "-1")
+    _assert_clean_error(code, err, "argument --alpha: expected a finite number > 0, got -1",
+                        "(see 'ntkfast fit --help')", status=2)
+    code, _, err = _run(capsys, "predict", "--model", "m.npz")
+    _assert_clean_error(code, err, "required: --data", status=2)

@@ -77,9 +77,9 @@ def _seed(s):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        # One line, same prefix as every other error, exit code 2 (usage).
-        self.print_usage(sys.stderr)
-        print(f"ntkfast: error: {message}", file=sys.stderr)
+        # One line, same prefix as every other error, exit code 2 (usage); the usage text
+        # (several lines for 'fit') is one --help away.
+        print(f"ntkfast: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(2)
 
 
