@@ -1,0 +1,110 @@
+"""``ntkfast`` options: combinations that would be ignored are refused, -q silences every
+command, help texts say what the code does, the demo's speed-up line is always meaningful."""
+import re
+
+import numpy as np
+import pytest
+
+import ntkfast
+from ntkfast.cli.demo import times_faster
+
+from test_cli import _assert_clean_error, _run, _write_csv
+
+
+@pytest.fixture
+def files(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], [(*x, x[0] * x[1]) for x in X])
+    np.save(tmp_path / "X.npy", X)
+    assert _run(capsys, "transform", "--data", tmp_path / "X.npy", "--out", tmp_path / "F.npy",
+                "--n-components", 32, "--save-model", tmp_path / "rf.npz", "-q")[0] == 0
+    return tmp_path
+
+
+@pytest.mark.parametrize("extra, given", [
+    (("--depth", "3"), "--depth"),
+    (("--n-components", "64", "--kernel", "nngp"), "--n-components, --kernel"),
+    (("--random-state", "0"), "--random-state"),  # the default's value, but given
+    (("--no-leverage",), "--no-leverage"),
+    (("--save-model", "again.npz"), "--save-model"),
+])
+def test_transform_feature_options_with_model_are_refused(files, capsys, extra, given):
+    code, _, err = _run(capsys, "transform", "--data", files / "X.npy", "--out", files / "G.npy",
+                        "--model", files / "rf.npz", *extra)
+    _assert_clean_error(code, err, f"{given}: cannot be combined with --model", status=2)
+    assert not (files / "G.npy").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--exact", "--n-components", "64"), "--n-components: random-feature options do not apply to --exact"),
+    (("--exact", "--batch-size", "8", "--kernel", "ntk"), "--kernel, --batch-size: random-feature options"),
+    (("--bias", "0.5"), "--bias: applies to --exact only"),
+])
+def test_fit_options_that_would_be_ignored_are_refused(files, capsys, extra, message):
+    code, _, err = _run(capsys, "fit", "--data", files / "d.csv", "--target", "y",
+                        "--model", files / "m.npz", *extra)
+    _assert_clean_error(code, err, message, status=2)
+
+
+def test_quiet_silences_every_command(files, capsys):
+    runs = [
+        ("fit", "--data", files / "d.csv", "--target", "y", "--n-components", 32, "--model", files / "m.npz"),
+        ("predict", "--model", files / "m.npz", "--data", files / "d.csv", "--out", files / "p.csv"),
+        ("transform", "--data", files / "X.npy", "--out", files / "F2.npy", "--model", files / "rf.npz"),
+        ("demo", "--quick", "--task", "regression", "--error-rows", 50),
+    ]
+    expected = ["fitted NTKRidge on 120 rows", "predicted 120 rows", "transformed 120 rows", "ntkfast demo:"]
+    for argv, summary in zip(runs, expected):
+        code, _, err = _run(capsys, *argv, "-q")
+        assert code == 0 and err == "", (argv[0], err)
+        code, _, err = _run(capsys, *argv)
+        assert code == 0 and summary in err, (argv[0], err)
+    # fit says what it read and that it standardised.
+    code, _, err = _run(capsys, *runs[0])
+    assert "read " in err and "120 rows x 4 columns" in err and "standardised 3 feature column(s)" in err
+
+
+def test_help_texts(capsys):
+    code, out, _ = _run(capsys, "fit", "--help")
+    text = " ".join(out.split())
+    assert "60% of --n-components" in text and "about half" not in text
+    assert "--no-standardize" in text and "standardised" in text
+    assert "ridge penalty, > 0" in text
+    for cmd in ("fit", "predict", "transform", "demo"):
+        code, out, _ = _run(capsys, cmd, "--help")
+        text = " ".join(out.split())
+        assert "exit status 141" in text and "143" in text, cmd
+
+
+def test_sketch_help_matches_the_library():
+    # "60%" in the help is the library's default split.
+    assert ntkfast.default_sketch_components(1000) <= 600 < ntkfast.default_sketch_components(1000) + 50
+
+
+@pytest.mark.parametrize("t_exact, t_rf, expected", [
+    (2.0, 1.0, "random features 2x faster"),
+    (0.01, 0.12, "exact kernel 12x faster"),
+    (0.003, 0.4, "exact kernel 133x faster"),
+    (1.0, 1.0, "random features 1x faster"),
+    (0.0, 0.5, "exact kernel 500000000x faster"),
+])
+def test_times_faster(t_exact, t_rf, expected):
+    assert times_faster(t_exact, t_rf) == expected
+
+
+def test_demo_regression_speed_line(capsys):
+    code, out, err = _run(capsys, "demo", "--quick", "--task", "regression", "-q", "--error-rows", 100)
+    assert code == 0, err
+    line = [ln for ln in out.splitlines() if ln.startswith("speed-up")][0]
+    assert not re.search(r"\b0\.0x", line), line
+    assert re.search(r"fit: (random features|exact kernel) [0-9.]+x faster; predict: "
+                     r"(random features|exact kernel) [0-9.]+x faster", line), line
+
+
+def test_usage_errors_are_one_line(capsys):
+    code, _, err = _run(capsys, "fit", "--data", "x.csv", "--target", "y", "--model", "m.npz", "--alpha", "-1")
+    _assert_clean_error(code, err, "argument --alpha: expected a finite number > 0, got -1",
+                        "(see 'ntkfast fit --help')", status=2)
+    code, _, err = _run(capsys, "predict", "--model", "m.npz")
+    _assert_clean_error(code, err, "required: --data", status=2)
