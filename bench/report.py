@@ -1,7 +1,7 @@
 """Run the benchmark grid of issue 4 and write ``results.md`` and ``time_vs_n.png``.
 
     PYTHONPATH=$PWD python bench/report.py            # default grid: 19 min on 2 loaded cores
-    PYTHONPATH=$PWD python bench/report.py --quick    # smoke run, under a minute
+    PYTHONPATH=$PWD python bench/report.py --quick    # smoke run, under a minute, into a temporary folder
     PYTHONPATH=$PWD python bench/report.py --only sketch,ntk   # some sections only
     PYTHONPATH=$PWD python bench/report.py --large    # also n = 20,000 and 40,000 exact
                                                       # (12.8 GB for the 40,000 kernel)
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -360,10 +361,16 @@ def main(argv=None):
     p.add_argument("--casp", default=None, help="path to CASP.csv for comparison 3")
     p.add_argument("--alpha", type=float, default=10.0, help="ridge penalty of comparison 3")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--out", default=HERE, help="folder for results.md and time_vs_n.png")
+    p.add_argument("--out", default=None,
+                   help="folder for results.md and time_vs_n.png (default: bench/ for a full run; "
+                        "a --quick run never overwrites the committed results: it writes to a "
+                        "temporary folder unless --out is given)")
     p.add_argument("--only", default=None,
                    help="comma-separated sections to run: arccos,sketch,ntk,scaling,memory,threads,latency")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = tempfile.mkdtemp(prefix="ntkfast-report-") if args.quick else HERE
+        print(f"writing to {args.out}", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     g = grid(args)
     only = set(args.only.split(",")) if args.only else None

@@ -18,9 +18,20 @@ def test_report_quick_runs(tmp_path):
                OMP_WAIT_POLICY="passive")
     # A subset of the quick grid keeps this well under 30 s on 2 busy cores; every section
     # is still exercised by `python bench/report.py --quick`.
-    subprocess.run([sys.executable, REPORT, "--quick", "--only", "sketch,ntk,scaling",
-                    "--repeat", "1", "--out", str(tmp_path)],
-                   env=env, check=True, capture_output=True, text=True, timeout=300)
+    # Without --out, a quick run writes into a fresh temporary folder (it names it on stderr)
+    # and leaves the committed bench/results.md and time_vs_n.png alone.
+    committed = {name: os.stat(os.path.join(ROOT, "bench", name)).st_mtime_ns
+                 for name in ("results.md", "time_vs_n.png") if os.path.exists(os.path.join(ROOT, "bench", name))}
+    env["TMPDIR"] = str(tmp_path)
+    res = subprocess.run([sys.executable, REPORT, "--quick", "--only", "sketch,ntk,scaling",
+                          "--repeat", "1"],
+                         env=env, check=True, capture_output=True, text=True, timeout=300)
+    out = [line.split("writing to ", 1)[1].strip() for line in res.stderr.splitlines()
+           if line.startswith("writing to ")]
+    assert len(out) == 1 and out[0].startswith(str(tmp_path))
+    for name, mtime in committed.items():
+        assert os.stat(os.path.join(ROOT, "bench", name)).st_mtime_ns == mtime
+    tmp_path = type(tmp_path)(out[0])
     text = (tmp_path / "results.md").read_text()
     for heading in ("## 2. TensorSketch", "## 3. NTK random features", "## 4. Linear scaling",
                     "load average"):
