@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._engine import feature_maps, lazy, state
 from ._engine.batches import feature_batches, row_batches
 from ._engine.exact import exact_kernel
-from ._engine.progress import progress_bar
+from ._engine.progress import progress_bar, stage
 from ._engine.ridge_stats import accumulate, check_stats_finite, cho_factor_inplace, select_and_solve
 from ._engine.validation import (
     Alphas,
@@ -524,13 +524,14 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         with progress_bar(p["verbose"], n, "ExactNTKRidge kernel") as bar:
             K = exact_kernel(X, None, "ntk", p["depth"], p["bias"], p["n_threads"], progress=bar.update)
         K.flat[:: n + 1] += p["alpha"]
-        # K is C-contiguous and symmetric: its transpose is the same matrix in Fortran
-        # order, which LAPACK factors in place (no n x n copy).
-        factor = cho_factor_inplace(K.T)
         with np.errstate(over="ignore", invalid="ignore"):
             R = Y - ybar
         check_finite_result(R, "y: centred targets", 0, _SCALE_HINT)
-        A = scipy.linalg.cho_solve(factor, R, check_finite=False)
+        with stage(p["verbose"], f"ExactNTKRidge: Cholesky solve of the {n} x {n} kernel"):
+            # K is C-contiguous and symmetric: its transpose is the same matrix in Fortran
+            # order, which LAPACK factors in place (no n x n copy).
+            factor = cho_factor_inplace(K.T)
+            A = scipy.linalg.cho_solve(factor, R, check_finite=False)
         del K, factor
         check_finite_result(A, "X, y: dual coefficients", 0, _SCALE_HINT)
         if y_ndim == 1:

@@ -2,7 +2,7 @@
 import contextlib
 import sys
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "stage"]
 
 
 class _Null:
@@ -31,3 +31,18 @@ def progress_bar(enabled, total, desc, unit="rows"):
         yield bar
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def stage(enabled, text):
+    """A status line on stderr for a stage without a natural count (a factorisation, a solve):
+    ``text ...`` when it starts, ``text: 12.3 s`` when it ends.  Nothing when disabled."""
+    if not enabled:
+        yield
+        return
+    import time
+
+    print(f"{text} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    yield
+    print(f"{text}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
