@@ -1,4 +1,4 @@
-"""The authors' UCI regression protocol (SPEC section 7) on the protein (CASP) data set.
+"""The authors' UCI regression protocol (their run_uci_regression.py) on the protein (CASP) data set.
 
     python bench/casp_protocol.py [--data ../shared/data/CASP.csv] [--exact-rows 10000]
 
