@@ -170,6 +170,8 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
             fmap = self._build_map(dict(zip(names, values)))
         except (TypeError, KeyError) as exc:
             raise ValueError(f"{type(self).__name__}: inconsistent fitted attributes ({exc})") from None
+        for v in values:  # arrays assigned to the model are the model now: read-only too
+            state.read_only(v)
         state.publish_if_unchanged(self, names, values, {"_feature_map": (fmap, ids)})
         return fmap
 
@@ -184,6 +186,12 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
         d = super().__getstate__()
         d.pop("_feature_map", None)  # remade from the fitted arrays at first use
         return d
+
+    def __setstate__(self, d):
+        super().__setstate__(d)
+        for name in self._fitted_names:  # pickle does not keep the read-only flag
+            if name in self.__dict__:
+                state.read_only(self.__dict__[name])
 
     def transform(self, X, out=None, batch_size=None):
         """Random features of ``X``, computed batch by batch.

@@ -399,3 +399,17 @@ def test_out_mapping_the_same_file_as_X_is_refused(tmp_path):
     out2 = np.load(path, mmap_mode="r+")[1200:].reshape(300, 16)
     rf.transform(Xm, out=out2)
     np.testing.assert_array_equal(out2, rf.transform(X))
+
+
+def test_fitted_arrays_stay_read_only_through_pickle_and_assignment():
+    import pickle
+
+    X = _data()
+    rf = ntkfast.NTKRandomFeatures(depth=2, n_components=64, random_state=0).fit(X)
+    back = pickle.loads(pickle.dumps(rf))
+    assert not back.relu_weights_[0].flags.writeable and not back.step_indices_[1].flags.writeable
+    np.testing.assert_array_equal(back.transform(X), rf.transform(X))
+    new = np.array(rf.relu_weights_[1]) * 2
+    rf.relu_weights_ = [rf.relu_weights_[0], new]
+    rf.transform(X)
+    assert not new.flags.writeable
