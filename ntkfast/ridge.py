@@ -118,7 +118,8 @@ class _BaseNTKRidge(BaseEstimator):
                 "n_features_in_": X.shape[1], "_holdout_seed": None if holdout is None else holdout[0]}, W, b
 
     def _decision(self, X):
-        """``features(X) @ coef_.T + intercept_``, batch by batch, in float64 (2-D)."""
+        """``(features(X) @ coef_.T + intercept_, coef_.ndim)``: batch by batch, float64, 2-D,
+        with the ndim of the very ``coef_`` used (a concurrent refit may replace it)."""
         check_is_fitted(self, "coef_")
         features, coef, intercept, n_in = state.snapshot(
             self, ("features_", "coef_", "intercept_", "n_features_in_"))
@@ -128,7 +129,7 @@ class _BaseNTKRidge(BaseEstimator):
         adapter = lazy.adapter_for(X)
         if adapter is not None:
             return adapter.ridge_predict(fmap, W, np.asarray(intercept, dtype=np.float64), X,
-                                         self.batch_size, n_threads)
+                                         self.batch_size, n_threads), np.ndim(coef)
         X = check_X(X, n_in)
         n = X.shape[0]
         check_allocation(n * W.shape[0] * 8, f"X: {n} x {W.shape[0]} float64 predictions")
@@ -139,7 +140,7 @@ class _BaseNTKRidge(BaseEstimator):
                 np.matmul(P.astype(np.float64, copy=False), W.T, out=out[i0:i1])
         out += intercept
         check_finite_result(out, "X: predictions", 0, _SCALE_HINT)
-        return out
+        return out, np.ndim(coef)
 
     def __ntkfast_state__(self):
         """The fitted state for a model file (:mod:`ntkfast.io`): the feature map (saved
@@ -299,8 +300,8 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets), float64
         """
-        out = self._decision(X)
-        return out[:, 0] if np.ndim(self.coef_) == 1 else out
+        out, ndim = self._decision(X)
+        return out[:, 0] if ndim == 1 else out
 
     @staticmethod
     def _load_coefs(reader, prefix, n_out):
@@ -385,7 +386,7 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         ndarray of shape (n_samples,) for two classes (positive means ``classes_[1]``),
         else (n_samples, n_classes); float64
         """
-        out = self._decision(X)
+        out, _ = self._decision(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X):
