@@ -54,6 +54,7 @@ def get_include():
     Returns
     -------
     str
+        Absolute path of the folder that contains the installed ``ntkfast`` package.
 
     Examples
     --------

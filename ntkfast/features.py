@@ -60,6 +60,18 @@ def default_sketch_components(n_components):
     for sketch fractions 0.4-0.6 at depths 1-3 and grows outside; 0.6 is the cheapest end of
     that range, since the per-layer products cost ``m1^2`` with ``m1 = n_components - ms``.
 
+    Parameters
+    ----------
+    n_components : int >= 2
+        Total width of the NTK features, ``m1 + ms``.
+
+    Returns
+    -------
+    int
+        The sketch width ``ms``, in ``[1, n_components - 1]``.
+
+    Examples
+    --------
     >>> default_sketch_components(8192)
     4860
     """
@@ -121,11 +133,13 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             float32 gives float32 weights and features; any other float dtype float64.  A
             ``dask.array.Array`` is not computed.
-        y : ignored
+        y : None
+            Ignored; present for scikit-learn's API.
 
         Returns
         -------
-        self
+        self : object
+            The fitted transformer.
         """
         params = check_params(self)
         adapter = lazy.adapter_for(X)
@@ -258,7 +272,10 @@ class ArcCosineFeatures(_FeatureTransformer):
     n_components : int >= 2, default=1024
         Number of features ``m``.
     leverage : bool, default=False
+        Draw the weights by leverage scores and reweight each feature (lower variance for
+        order 1).
     random_state : None, int or numpy.random.Generator
+        Source of every random quantity drawn in ``fit``.
     n_threads : int, optional
         OpenMP threads; default: the current OpenMP limit.
 
@@ -354,7 +371,9 @@ class NTKRandomFeatures(_FeatureTransformer):
     leverage : bool, default=True
         Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).
     kernel : {"ntk", "nngp"}, default="ntk"
+        Kernel the features estimate: the NTK ``Theta_L`` or the NNGP ``Sigma_L``.
     random_state : None, int or numpy.random.Generator
+        Source of every random quantity drawn in ``fit``.
     n_threads : int, optional
         OpenMP (and FFT) threads; default: the current OpenMP limit.
 

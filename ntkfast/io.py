@@ -317,13 +317,16 @@ def load_model(path, return_metadata=False):
     Parameters
     ----------
     path : str or os.PathLike
+        The model file (``.npz``).
     return_metadata : bool, default=False
         Also return the metadata dictionary given to :func:`save_model`.
 
     Returns
     -------
-    model : the fitted estimator (predicts/transforms bit-identically to the saved one)
-    metadata : dict, only if ``return_metadata``
+    model : estimator
+        The fitted estimator (predicts/transforms bit-identically to the saved one).
+    metadata : dict
+        The metadata given to :func:`save_model`; only if ``return_metadata``.
 
     Raises
     ------

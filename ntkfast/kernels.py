@@ -24,9 +24,11 @@ def arccos_kernel(X, Y=None, order=0, n_threads=None):
     Parameters
     ----------
     X : array-like of shape (n_x, d), float32 or float64
+        Rows of the first argument.
     Y : array-like of shape (n_y, d), optional
         Defaults to ``X`` (then the result is exactly symmetric with an exact diagonal).
     order : {0, 1}
+        0: ``kappa0(rho)``; 1: ``||x|| ||y|| kappa1(rho)``.
     n_threads : int, optional
         OpenMP threads; default: the current OpenMP limit.
 
@@ -53,6 +55,7 @@ def nngp_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):
     Parameters
     ----------
     X : array-like of shape (n_x, d), float32 or float64
+        Rows of the first argument.
     Y : array-like of shape (n_y, d), optional
         Defaults to ``X``.
     depth : int in [1, 1000]
@@ -60,10 +63,12 @@ def nngp_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):
     bias : float >= 0
         Bias *variance* ``b^2``, added to every ``Sigma_h`` (SPEC section 2).
     n_threads : int, optional
+        OpenMP threads; default: the current OpenMP limit.
 
     Returns
     -------
-    K : ndarray of shape (n_x, n_y), float32 if every input is float32, else float64.
+    K : ndarray of shape (n_x, n_y)
+        float32 if every input is float32, else float64.
 
     Examples
     --------
@@ -86,6 +91,7 @@ def ntk_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):
     Parameters
     ----------
     X : array-like of shape (n_x, d), float32 or float64
+        Rows of the first argument.
     Y : array-like of shape (n_y, d), optional
         Defaults to ``X``.
     depth : int in [1, 1000]
@@ -93,10 +99,12 @@ def ntk_kernel(X, Y=None, depth=1, bias=0.0, n_threads=None):
     bias : float >= 0
         Bias variance ``b^2``.
     n_threads : int, optional
+        OpenMP threads; default: the current OpenMP limit.
 
     Returns
     -------
-    K : ndarray of shape (n_x, n_y), float32 if every input is float32, else float64.
+    K : ndarray of shape (n_x, n_y)
+        float32 if every input is float32, else float64.
 
     Examples
     --------

@@ -266,10 +266,12 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
             float32 gives float32 features (accumulated in float64).  A memmap is read one
             batch at a time; a ``dask.array.Array`` is reduced on the cluster.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets (float); 2-D for several regressions at once.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         params = check_params(self)
         adapter = lazy.adapter_for(X, y)
@@ -298,7 +300,8 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets), float64
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions in float64, 1-D when ``y`` was 1-D at ``fit``.
         """
         out, ndim = self._decision(X)
         return out[:, 0] if ndim == 1 else out
@@ -321,8 +324,14 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
 
     Parameters
     ----------
-    Same as :class:`NTKRidge`.  With several ``alpha`` values, the held-out mean squared
-    error on the +1/-1 targets chooses one (as :class:`sklearn.linear_model.RidgeClassifierCV`).
+    depth, n_components, sketch_components, leverage, kernel
+        Passed to :class:`ntkfast.NTKRandomFeatures`.
+    alpha : float > 0 or array-like of floats > 0, default=1.0
+        Ridge penalty, as in :class:`NTKRidge`.  With several values, the held-out mean
+        squared error on the +1/-1 targets chooses one (as
+        :class:`sklearn.linear_model.RidgeClassifierCV`).
+    fit_intercept, validation_fraction, batch_size, verbose, random_state, n_threads
+        As in :class:`NTKRidge`.
 
     Attributes
     ----------
@@ -354,12 +363,14 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), float32 or float64
+            Training rows, read batch by batch.
         y : array-like of shape (n_samples,)
             Class labels (numbers or strings); at least two distinct values.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         X = check_X(X)
         classes, codes = check_labels(y, X.shape[0])
@@ -380,11 +391,12 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features_in_)
+            Rows to score, read batch by batch.
 
         Returns
         -------
-        ndarray of shape (n_samples,) for two classes (positive means ``classes_[1]``),
-        else (n_samples, n_classes); float64
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            float64; 1-D for two classes (positive means ``classes_[1]``).
         """
         out, _ = self._decision(X)
         return out[:, 0] if out.shape[1] == 1 else out
@@ -395,10 +407,12 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features_in_)
+            Rows to classify, read batch by batch.
 
         Returns
         -------
-        ndarray of shape (n_samples,), of the dtype of ``classes_``
+        ndarray of shape (n_samples,)
+            The class of the largest decision value, of the dtype of ``classes_``.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -442,12 +456,15 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     depth : int in [1, 1000], default=1
+        Number of hidden ReLU layers ``L`` (at most ``ntkfast.MAX_DEPTH``).
     bias : float >= 0, default=0.0
         Bias variance of the NTK.
     alpha : float > 0, default=1.0
+        Ridge penalty, added to the kernel's diagonal.
     fit_intercept : bool, default=True
         Centre the targets (the kernel is not centred: the NTK model has no free offset).
     n_threads : int, optional
+        OpenMP threads of the kernel computation; default: the current OpenMP limit.
     verbose : bool, default=False
         Show a tqdm progress bar while the kernel matrices are computed.
 
@@ -504,11 +521,14 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows (any float dtype; kept as float64 in ``X_fit_``).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets (float); 2-D for several regressions at once.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         p = check_params(self)
         X = check_X(X)
@@ -548,10 +568,12 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features_in_)
+            Rows to predict, in blocks of rows.
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets), float64
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions in float64, 1-D when ``y`` was 1-D at ``fit``.
         """
         check_is_fitted(self, "dual_coef_")
         X_fit, dual, intercept, n_in = state.snapshot(self, ("X_fit_", "dual_coef_", "intercept_", "n_features_in_"))

@@ -37,16 +37,20 @@ def count_sketch(X, indices, signs, n_buckets, n_threads=None):
     Parameters
     ----------
     X : array-like of shape (n, k), float32 or float64
+        Rows to sketch.
     indices : array of int, shape (k,)
         Bucket of each column, in ``[0, n_buckets)``.
     signs : array of shape (k,)
         +1 or -1 for each column (any real or integer dtype).
     n_buckets : int >= 1
+        Width ``D`` of the sketch.
     n_threads : int, optional
+        OpenMP threads (and FFT workers); default: the current OpenMP limit.
 
     Returns
     -------
-    ndarray of shape (n, n_buckets), dtype of ``X``.
+    ndarray of shape (n, n_buckets)
+        The sketches, of the dtype of ``X``.
 
     Examples
     --------
@@ -125,11 +129,14 @@ def tensor_sketch_product(factors, indices, signs, n_buckets, n_threads=None):
     indices, signs : sequences of p arrays of shape (k_i,)
         The CountSketch of each factor (see :func:`count_sketch`).
     n_buckets : int >= 1
+        Width ``D`` of the sketch.
     n_threads : int, optional
+        OpenMP threads (and FFT workers); default: the current OpenMP limit.
 
     Returns
     -------
     ndarray of shape (n, n_buckets)
+        The sketches: float32 if every factor is float32, else float64.
     """
     if isinstance(factors, np.ndarray) and factors.ndim == 2:
         raise TypeError("factors: expected a sequence of 2-D arrays, got a single 2-D array")
@@ -179,17 +186,22 @@ def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_thr
     Parameters
     ----------
     U : array-like of shape (n, k_u)
+        First factor of each row's product.
     V : array-like of shape (n, k_v)
+        Second factor, with the same number of rows.
     indices_u, signs_u : arrays of shape (k_u,)
         CountSketch of ``U``: buckets in ``[0, n_buckets)`` and +1/-1 signs.
     indices_v, signs_v : arrays of shape (k_v,)
         An independent CountSketch of ``V``.
     n_buckets : int >= 1
+        Width ``D`` of the sketch.
     n_threads : int, optional
+        OpenMP threads (and FFT workers); default: the current OpenMP limit.
 
     Returns
     -------
-    ndarray of shape (n, n_buckets): float32 if ``U`` and ``V`` are float32, else float64.
+    ndarray of shape (n, n_buckets)
+        The sketches: float32 if ``U`` and ``V`` are float32, else float64.
 
     Examples
     --------
