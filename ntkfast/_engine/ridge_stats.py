@@ -9,12 +9,14 @@ penalties depends only on each row's absolute index (:func:`holdout_mask`).
 """
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dsyr, dsyrk
+from scipy.linalg.blas import dsymm, dsyr, dsyrk
 
 from .batches import feature_batches
+from .progress import progress_bar
 
 __all__ = ["RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
-           "check_stats_finite", "select_and_solve"]
+           "check_stats_finite", "select_and_solve", "choose_method",
+           "centred_union"]
 
 _OVERFLOW_HINT = ("; scale the columns of X and the targets (e.g. sklearn.preprocessing.StandardScaler "
                   "in a Pipeline)")
@@ -208,18 +210,53 @@ def cho_factor_inplace(A):
 def solve(stats, alpha, fit_intercept):
     """``(W, b)``: the ridge solution ``(C + alpha I) W = B`` and intercept ``ybar - mu W``."""
     C, B, mu, ybar = stats.centred(fit_intercept)
-    C.flat[:: C.shape[0] + 1] += alpha
+    W = _solve_in_place(C, B, alpha, lambda: stats.centred(fit_intercept)[0])
+    return W, ybar - mu @ W
+
+
+def centred_union(parts, fit_intercept):
+    """``(C, B, mu, ybar)`` of the union of the rows of ``parts`` (RidgeStats of disjoint rows),
+    as :meth:`RidgeStats.centred` of their sum, with one new ``m x m`` array instead of two."""
+    if len(parts) == 1:
+        return parts[0].centred(fit_intercept)
+    C = np.empty_like(parts[0].gram, order="F")
+    np.add(parts[0].gram, parts[1].gram, out=C)
+    for p in parts[2:]:
+        C += p.gram
+    B = sum(p.cross for p in parts)
+    n = sum(p.n for p in parts)
+    if not fit_intercept:
+        return C, B, np.zeros(C.shape[0]), np.zeros(B.shape[1])
+    mu, ybar = sum(p.sum_phi for p in parts) / n, sum(p.sum_y for p in parts) / n
+    C = dsyr(-float(n), mu, a=C, overwrite_a=1)
+    B -= n * np.outer(mu, ybar)
+    return C, B, mu, ybar
+
+
+def _add_diagonal(A, value):
+    A[np.diag_indices(A.shape[0])] += value
+
+
+def _eigh(C):
+    """Eigenvalues (negative rounding clipped to 0) and eigenvectors of the upper triangle of
+    ``C``, destroying it.  Divide and conquer ("evd"): several times faster than the default."""
+    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
+    # C is positive semi-definite: a negative eigenvalue is rounding.
+    return np.maximum(s, 0.0), V
+
+
+def _solve_in_place(A, B, alpha, refill):
+    """``(C + alpha I)^-1 B`` for the centred Gram ``C`` held in ``A`` (upper triangle, Fortran),
+    by Cholesky, destroying ``A``.  If rounding makes ``C + alpha I`` indefinite (alpha
+    negligible next to ``C``), ``refill()`` returns ``C`` again and its eigendecomposition
+    (eigenvalues clipped at 0) solves instead."""
+    _add_diagonal(A, alpha)
     try:
-        factor = cho_factor_inplace(C)
-        W = scipy.linalg.cho_solve(factor, B, check_finite=False)
+        factor = cho_factor_inplace(A)
+        return scipy.linalg.cho_solve(factor, B, check_finite=False)
     except np.linalg.LinAlgError:
-        # Only reachable when alpha is negligible next to the Gram matrix and rounding makes
-        # the shifted matrix indefinite: fall back on the eigendecomposition (clipped).
-        C, B, mu, ybar = stats.centred(fit_intercept)
-        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
-        W = V @ ((V.T @ B) / (np.maximum(s, 0.0) + alpha)[:, None])
-    b = ybar - mu @ W
-    return W, b
+        s, V = _eigh(refill())
+        return V @ ((V.T @ B) / (s + alpha)[:, None])
 
 
 def symmetric_from_upper(C):
@@ -229,52 +266,125 @@ def symmetric_from_upper(C):
     return C
 
 
-def validation_mse(train, val, alphas, fit_intercept):
-    """Validation MSE (mean over held-out rows and targets) of the ridge fit on ``train``
-    for every alpha, from one eigendecomposition of the training Gram matrix.
+class _HoldoutScore:
+    """Validation MSE (mean over held-out rows and targets) of weights ``W`` and intercept ``b``.
 
-    With ``W`` the weights and ``b`` the intercept, the residual sum of squares on the
-    held-out rows is, with everything centred on the held-out means (so that cross terms
-    vanish and the large uncentred moments never cancel),
+    The residual sum of squares on the held-out rows is, with everything centred on the
+    held-out means (so that cross terms vanish and the large uncentred moments never cancel),
     ``sum_t [YYc - 2 W'Bv + W' Cv W] + n_v ||ybar_v - mu_v W - b||^2``.
     """
+
+    def __init__(self, val):
+        self.Cv, self.Bv, self.mu, self.ybar = val.centred(True)
+        self.n = val.n
+        self.yy_c = np.sum(val.sum_yy - val.n * self.ybar**2)
+
+    def __call__(self, W, b):
+        CvW = dsymm(1.0, self.Cv, W, lower=0)  # Cv's upper triangle, no symmetric copy
+        rss = self.yy_c - 2.0 * np.sum(W * self.Bv) + np.sum(W * CvW)
+        rss += self.n * np.sum((self.ybar - self.mu @ W - b) ** 2)
+        return max(rss, 0.0) / (self.n * W.shape[1])
+
+
+def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=None):
+    """Validation MSE of the ridge fit on ``train`` for every alpha, scored on ``val``.
+
+    ``method="eigh"``: one eigendecomposition of the training Gram matrix, then every alpha
+    in ``O(m^2 t)``; ``"cholesky"``: one Cholesky factorisation per alpha (falling back on
+    the eigendecomposition when rounding makes ``C + alpha I`` indefinite).  Both are exact
+    (they differ by float64 rounding); :func:`choose_method` says which is cheaper.
+    ``progress(stage)`` is called before each expensive stage and ``progress(None)`` after it.
+    """
+    progress = progress or (lambda stage: None)
     C, B, mu, ybar = train.centred(fit_intercept)
-    # Divide and conquer ("evd"): several times faster than the default for all eigenvectors.
-    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
-    del C
-    Q = V.T @ B
-    Cv, Bv, mu_v, ybar_v = val.centred(True)
-    Cv = symmetric_from_upper(Cv)
-    yy_c = val.sum_yy - val.n * ybar_v**2
-    n_targets = B.shape[1]
+    score = _HoldoutScore(val)
     mse = np.empty(alphas.shape[0])
+    if method == "eigh":
+        progress(f"eigendecomposition of the {C.shape[0]} x {C.shape[0]} training Gram")
+        s, V = _eigh(C)
+        del C
+        progress(None)
+        Q = V.T @ B
+        for k, a in enumerate(alphas):
+            W = V @ (Q / (s + a)[:, None])
+            mse[k] = score(W, ybar - mu @ W)
+        return mse
+    if method != "cholesky":
+        raise ValueError(f"method: expected 'eigh' or 'cholesky', got {method!r}")
+    work = np.empty_like(C, order="F")
+    eig = None  # the eigendecomposition, computed once if a Cholesky fails
     for k, a in enumerate(alphas):
-        W = V @ (Q / (s + a)[:, None])
-        b = ybar - mu @ W
-        rss = np.sum(yy_c) - 2.0 * np.sum(W * Bv) + np.sum(W * (Cv @ W))
-        rss += val.n * np.sum((ybar_v - mu_v @ W - b) ** 2)
-        mse[k] = max(rss, 0.0) / (val.n * n_targets)
+        progress(f"Cholesky, alpha={a:g}")
+        np.copyto(work, C)
+        _add_diagonal(work, a)
+        try:
+            W = scipy.linalg.cho_solve(cho_factor_inplace(work), B, check_finite=False)
+        except np.linalg.LinAlgError:
+            if eig is None:
+                np.copyto(work, C)
+                s, V = _eigh(work)
+                eig = s, V, V.T @ B
+            s, V, Q = eig
+            W = V @ (Q / (s + a)[:, None])
+        progress(None)
+        mse[k] = score(W, ybar - mu @ W)
     return mse
 
 
-def select_and_solve(train, val, alphas, fit_intercept, verbose=False):
+# One eigendecomposition ("evd") costs as much as this many Cholesky factorisations of the same
+# m x m matrix, measured with scipy's OpenBLAS on the project's 2-core machine (bench/penalty_path.py
+# --linalg): 16, 21, 24, 29, 35 at m = 128 ... 2048 on one BLAS thread, 32 at m = 4096 on two.
+_EIGH_IN_CHOLESKYS_M = (128, 256, 512, 1024, 2048, 4096)
+_EIGH_IN_CHOLESKYS = (16.0, 21.0, 24.0, 29.0, 35.0, 32.0)
+
+
+def choose_method(n_components, n_alphas):
+    """The cheaper exact way to score ``n_alphas`` penalties on ``n_components`` features.
+
+    A Cholesky per alpha costs ``n_alphas`` factorisations; the eigendecomposition costs a
+    fixed number of them (measured, :data:`_EIGH_IN_CHOLESKYS`) plus ``O(m^2 t)`` per alpha.
+    """
+    cost = np.interp(np.log2(max(n_components, 2)), np.log2(_EIGH_IN_CHOLESKYS_M), _EIGH_IN_CHOLESKYS)
+    return "eigh" if n_alphas > cost else "cholesky"
+
+
+def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=None, desc="ridge solve"):
     """Choose the penalty and solve: ``(alpha, cv_mse, W, b)``.
 
     With one alpha (``val`` None), the ridge solution on ``train``.  With several, the
     validation MSE of every alpha fitted on ``train`` and scored on ``val`` (``cv_mse``), and
-    the solution of the best alpha on all rows (``train + val``).
+    the solution of the best alpha on all rows (``train + val``).  ``method`` ("cholesky" or
+    "eigh") forces how the alphas are scored; default: :func:`choose_method`.  ``verbose``
+    shows a status bar naming each factorisation as it starts.
     """
-    if val is None:
-        alpha, cv_mse, total = float(alphas[0]), None, train
-    else:
-        if val.n == 0 or train.n == 0:
-            raise ValueError(
-                f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
-                f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
-                f"a single alpha)"
-            )
-        cv_mse = validation_mse(train, val, alphas, fit_intercept)
-        alpha = float(alphas[int(np.argmin(cv_mse))])
-        total = train + val
-    W, b = solve(total, alpha, fit_intercept)
-    return alpha, cv_mse, W, b
+    m = train.gram.shape[0]
+    n_steps = 1 if val is None else alphas.shape[0] + 1
+    with progress_bar(verbose, n_steps, desc, unit="solve") as bar:
+        def progress(stage):
+            if stage is None:
+                bar.update(1)
+            else:
+                bar.set_postfix_str(stage)
+
+        if val is None:
+            alpha, cv_mse, total = float(alphas[0]), None, (train,)
+            C, B, mu, ybar = centred_union(total, fit_intercept)
+        else:
+            if val.n == 0 or train.n == 0:
+                raise ValueError(
+                    f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
+                    f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
+                    f"a single alpha)"
+                )
+            method = method or choose_method(m, alphas.shape[0])
+            if method == "eigh":
+                bar.total = 2  # the eigendecomposition, then the refit
+                bar.refresh()
+            cv_mse = validation_mse(train, val, alphas, fit_intercept, method, progress)
+            alpha = float(alphas[int(np.argmin(cv_mse))])
+            total = (train, val)
+            C, B, mu, ybar = centred_union(total, fit_intercept)
+        progress(f"{'refit on all rows, ' if val is not None else ''}Cholesky, alpha={alpha:g}")
+        W = _solve_in_place(C, B, alpha, lambda: centred_union(total, fit_intercept)[0])
+        progress(None)
+    return alpha, cv_mse, W, ybar - mu @ W
