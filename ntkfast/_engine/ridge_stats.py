@@ -322,8 +322,9 @@ def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=No
         except np.linalg.LinAlgError:
             if eig is None:
                 np.copyto(work, C)
-                s, V = _eigh(work)
+                s, V = _eigh(work)  # V may be work's memory: the next alphas need a new one
                 eig = s, V, V.T @ B
+                work = np.empty_like(C, order="F")
             s, V, Q = eig
             W = V @ (Q / (s + a)[:, None])
         progress(None)
@@ -357,8 +358,16 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
     "eigh") forces how the alphas are scored; default: :func:`choose_method`.  ``verbose``
     shows a status bar naming each factorisation as it starts.
     """
-    m = train.gram.shape[0]
-    n_steps = 1 if val is None else alphas.shape[0] + 1
+    if val is not None:
+        if val.n == 0 or train.n == 0:
+            raise ValueError(
+                f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
+                f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
+                f"a single alpha)"
+            )
+        method = method or choose_method(train.gram.shape[0], alphas.shape[0])
+    # Steps of the bar: each factorisation (per alpha, or the eigendecomposition), the refit.
+    n_steps = 1 if val is None else (2 if method == "eigh" else alphas.shape[0] + 1)
     with progress_bar(verbose, n_steps, desc, unit="solve") as bar:
         def progress(stage):
             if stage is None:
@@ -370,16 +379,6 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
             alpha, cv_mse, total = float(alphas[0]), None, (train,)
             C, B, mu, ybar = centred_union(total, fit_intercept)
         else:
-            if val.n == 0 or train.n == 0:
-                raise ValueError(
-                    f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
-                    f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
-                    f"a single alpha)"
-                )
-            method = method or choose_method(m, alphas.shape[0])
-            if method == "eigh":
-                bar.total = 2  # the eigendecomposition, then the refit
-                bar.refresh()
             cv_mse = validation_mse(train, val, alphas, fit_intercept, method, progress)
             alpha = float(alphas[int(np.argmin(cv_mse))])
             total = (train, val)
