@@ -259,13 +259,6 @@ def _solve_in_place(A, B, alpha, refill):
         return V @ ((V.T @ B) / (s + alpha)[:, None])
 
 
-def symmetric_from_upper(C):
-    """Fill the lower triangle of ``C`` from its upper one, in place."""
-    for i in range(C.shape[0] - 1):
-        C[i + 1:, i] = C[i, i + 1:]
-    return C
-
-
 class _HoldoutScore:
     """Validation MSE (mean over held-out rows and targets) of weights ``W`` and intercept ``b``.
 
@@ -379,6 +372,7 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
             alpha, cv_mse, total = float(alphas[0]), None, (train,)
             C, B, mu, ybar = centred_union(total, fit_intercept)
         else:
+            progress("centring the statistics")
             cv_mse = validation_mse(train, val, alphas, fit_intercept, method, progress)
             alpha = float(alphas[int(np.argmin(cv_mse))])
             total = (train, val)
