@@ -417,11 +417,12 @@ def _path_stats(n=300, t=None, seed=2, fraction=0.25):
     return rf.transform(X).astype(np.float64), Y, mask, train, val
 
 
-@pytest.mark.parametrize("method", ["cholesky", "eigh"])
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n_targets", [None, 3])
-def test_each_method_equals_dense_reference(method, fit_intercept, n_targets):
-    Phi, Y, mask, train, val = _path_stats(t=n_targets)
+@pytest.mark.parametrize("n", [300, 70])  # more rows than features, and fewer (rank < M)
+def test_each_method_equals_dense_reference(method, fit_intercept, n_targets, n):
+    Phi, Y, mask, train, val = _path_stats(n=n, t=n_targets)
     alphas = np.array([1e-3, 0.03, 1.0, 30.0, 1e3])
     alpha, cv_mse, W, b = select_and_solve(train, val, alphas, fit_intercept, method=method)
     mse_ref, best, (W_ref, b_ref) = _path_reference(Phi, Y, mask, alphas, fit_intercept)
@@ -432,11 +433,11 @@ def test_each_method_equals_dense_reference(method, fit_intercept, n_targets):
     assert_allclose(b, b_ref, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["cholesky", "eigh"])
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
 def test_estimator_uses_the_forced_method(monkeypatch, method):
     calls = []
 
-    def forced(n_components, n_alphas):
+    def forced(n_components, n_alphas, n_rows):
         calls.append((n_components, n_alphas))
         return method
 
@@ -455,7 +456,7 @@ def test_estimator_uses_the_forced_method(monkeypatch, method):
     assert_allclose(path.intercept_, b_ref, rtol=1e-8)
 
 
-@pytest.mark.parametrize("method", ["cholesky", "eigh"])
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_failed_cholesky_falls_back_on_the_eigendecomposition(monkeypatch, method, fit_intercept):
     # Every Cholesky "fails" (as rounding would make C + alpha I indefinite): the fallback
@@ -478,7 +479,7 @@ def test_failed_cholesky_falls_back_on_the_eigendecomposition(monkeypatch, metho
     assert_allclose(b, b_ref, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["cholesky", "eigh"])
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
 def test_near_singular_alpha(monkeypatch, method):
     # 40 rows, 96 features: the centred Gram has rank <= 39, and alpha = 1e-15 * trace / m is
     # below its rounding, so C + alpha I is indefinite in float64 (with this BLAS the Cholesky
@@ -505,11 +506,17 @@ def test_near_singular_alpha(monkeypatch, method):
 
 
 def test_choose_method_rule():
-    # The rule encodes the measured eigh / Cholesky time ratio (about 16 to 35 factorisations).
+    # The rule encodes measured time ratios: eigh about 16 to 35 Cholesky factorisations, a
+    # pivoted Cholesky about 1.5, an r x r Cholesky (r/m)^3 of one.
     for m in (96, 1024, 8192):
         assert choose_method(m, 2) == choose_method(m, 10) == "cholesky"
         assert choose_method(m, 200) == "eigh"
+        assert choose_method(m, 2, n_rows=10 * m) == "cholesky"
     assert choose_method(8192, 30) == "cholesky"
+    assert choose_method(8192, 1, n_rows=1000) == "cholesky"
+    assert choose_method(8192, 5, n_rows=1800) == choose_method(8192, 200, n_rows=1800) == "lowrank"
+    assert choose_method(8192, 10, n_rows=5400) == "lowrank"
+    assert choose_method(8192, 2, n_rows=5400) == "cholesky"
 
 
 def test_verbose_solve_status(capsys):

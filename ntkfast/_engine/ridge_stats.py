@@ -10,6 +10,7 @@ penalties depends only on each row's absolute index (:func:`holdout_mask`).
 import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsymm, dsyr, dsyrk
+from scipy.linalg.lapack import dpstrf
 
 from .batches import feature_batches
 from .progress import progress_bar
@@ -259,6 +260,49 @@ def _solve_in_place(A, B, alpha, refill):
         return V @ ((V.T @ B) / (s + alpha)[:, None])
 
 
+class _LowRank:
+    """``(C + alpha I)^-1 B`` for many alphas when ``C`` (m x m) has rank ``r < m``.
+
+    Fewer rows than features make the centred Gram ``C = Phi_c^T Phi_c`` rank-deficient.  A
+    pivoted Cholesky factorisation stopped at the rounding level, ``C = L L^T + S`` with
+    ``L`` m x r and ``trace(S) <= m eps max(diag C)`` (no larger than the backward error of
+    a full Cholesky factorisation), gives, by the Woodbury identity,
+    ``(C + alpha I)^-1 B = (B - L (G + alpha I)^-1 L^T B) / alpha`` with ``G = L^T L``
+    (r x r): one pivoted factorisation and one ``G``, then an r x r Cholesky per alpha --
+    the dual's n x n system, without keeping the features.
+    """
+
+    def __init__(self, C, B):
+        tol = np.finfo(np.float64).eps * max(float(np.max(np.diag(C))), np.finfo(np.float64).tiny)
+        U, piv, r, info = dpstrf(C, tol=tol, lower=0, overwrite_a=1)
+        if info < 0:  # pragma: no cover - an argument error, not a property of C
+            raise ValueError(f"dpstrf: illegal argument {-info}")
+        self.perm = piv - 1  # 1-based from LAPACK
+        # P^T C P = U^T U (U upper trapezoidal, r x m): L = P U^T, so G = L^T L = U U^T.
+        self.U = np.asfortranarray(np.triu(U[:r]))
+        del U
+        self.G = dsyrk(1.0, self.U)  # upper triangle of U U^T
+        self.B = B
+        self.UtB = self.U @ B[self.perm]  # L^T B
+        self.eig = None
+        self.rank = r
+
+    def solve(self, alpha):
+        H = self.G.copy(order="F")
+        _add_diagonal(H, alpha)
+        try:
+            X = scipy.linalg.cho_solve(cho_factor_inplace(H), self.UtB, check_finite=False)
+        except np.linalg.LinAlgError:
+            if self.eig is None:
+                s, V = _eigh(self.G.copy(order="F"))
+                self.eig = s, V, V.T @ self.UtB
+            s, V, Q = self.eig
+            X = V @ (Q / (s + alpha)[:, None])
+        LX = np.empty_like(self.B)
+        LX[self.perm] = self.U.T @ X
+        return (self.B - LX) / alpha
+
+
 class _HoldoutScore:
     """Validation MSE (mean over held-out rows and targets) of weights ``W`` and intercept ``b``.
 
@@ -284,8 +328,10 @@ def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=No
 
     ``method="eigh"``: one eigendecomposition of the training Gram matrix, then every alpha
     in ``O(m^2 t)``; ``"cholesky"``: one Cholesky factorisation per alpha (falling back on
-    the eigendecomposition when rounding makes ``C + alpha I`` indefinite).  Both are exact
-    (they differ by float64 rounding); :func:`choose_method` says which is cheaper.
+    the eigendecomposition when rounding makes ``C + alpha I`` indefinite); ``"lowrank"``:
+    one pivoted Cholesky factorisation of rank ``r`` (the rank of the Gram, at most the
+    number of training rows), then an ``r x r`` Cholesky per alpha (:class:`_LowRank`).  All
+    are exact (they differ by float64 rounding); :func:`choose_method` says which is cheapest.
     ``progress(stage)`` is called before each expensive stage and ``progress(None)`` after it.
     """
     progress = progress or (lambda stage: None)
@@ -302,8 +348,19 @@ def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=No
             W = V @ (Q / (s + a)[:, None])
             mse[k] = score(W, ybar - mu @ W)
         return mse
+    if method == "lowrank":
+        progress(f"pivoted Cholesky of the {C.shape[0]} x {C.shape[0]} training Gram")
+        low = _LowRank(C, B)
+        del C
+        progress(None)
+        for k, a in enumerate(alphas):
+            progress(f"rank {low.rank}, alpha={a:g}")
+            W = low.solve(a)
+            progress(None)
+            mse[k] = score(W, ybar - mu @ W)
+        return mse
     if method != "cholesky":
-        raise ValueError(f"method: expected 'eigh' or 'cholesky', got {method!r}")
+        raise ValueError(f"method: expected 'eigh', 'cholesky' or 'lowrank', got {method!r}")
     work = np.empty_like(C, order="F")
     eig = None  # the eigendecomposition, computed once if a Cholesky fails
     for k, a in enumerate(alphas):
@@ -332,14 +389,29 @@ _EIGH_IN_CHOLESKYS_M = (128, 256, 512, 1024, 2048, 4096)
 _EIGH_IN_CHOLESKYS = (16.0, 21.0, 24.0, 29.0, 35.0, 32.0)
 
 
-def choose_method(n_components, n_alphas):
-    """The cheaper exact way to score ``n_alphas`` penalties on ``n_components`` features.
+# A pivoted Cholesky factorisation (dpstrf) stopped at rank r costs about this many full
+# Cholesky factorisations, whatever r (its pivot search is level-2 BLAS): measured 1.2 to 1.5
+# at m = 2048, r = 400 ... 1600, on one BLAS thread.
+_PIVOTED_IN_CHOLESKYS = 1.5
 
-    A Cholesky per alpha costs ``n_alphas`` factorisations; the eigendecomposition costs a
-    fixed number of them (measured, :data:`_EIGH_IN_CHOLESKYS`) plus ``O(m^2 t)`` per alpha.
+
+def choose_method(n_components, n_alphas, n_rows=None):
+    """The cheapest exact way to score ``n_alphas`` penalties on ``n_components`` features.
+
+    Costs in Cholesky factorisations of the ``m x m`` Gram (``m = n_components``): a
+    Cholesky per alpha, ``n_alphas``; the eigendecomposition, a measured constant
+    (:data:`_EIGH_IN_CHOLESKYS`) plus ``O(m^2 t)`` per alpha; with ``n_rows`` training rows
+    fewer than ``m``, the Gram has rank ``r <= n_rows`` and the low-rank solve costs
+    ``_PIVOTED_IN_CHOLESKYS + 3 (r/m)^2`` (the pivoted factorisation and ``G = L^T L``)
+    plus ``(r/m)^3`` per alpha.
     """
-    cost = np.interp(np.log2(max(n_components, 2)), np.log2(_EIGH_IN_CHOLESKYS_M), _EIGH_IN_CHOLESKYS)
-    return "eigh" if n_alphas > cost else "cholesky"
+    m = max(n_components, 2)
+    costs = {"cholesky": float(n_alphas),
+             "eigh": float(np.interp(np.log2(m), np.log2(_EIGH_IN_CHOLESKYS_M), _EIGH_IN_CHOLESKYS))}
+    if n_rows is not None and n_rows < m:
+        rho = min(n_rows + 16, m) / m  # a few pivots of rounding noise above the rank
+        costs["lowrank"] = _PIVOTED_IN_CHOLESKYS + 3 * rho**2 + n_alphas * rho**3
+    return min(costs, key=costs.get)
 
 
 def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=None, desc="ridge solve"):
@@ -347,8 +419,8 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
 
     With one alpha (``val`` None), the ridge solution on ``train``.  With several, the
     validation MSE of every alpha fitted on ``train`` and scored on ``val`` (``cv_mse``), and
-    the solution of the best alpha on all rows (``train + val``).  ``method`` ("cholesky" or
-    "eigh") forces how the alphas are scored; default: :func:`choose_method`.  ``verbose``
+    the solution of the best alpha on all rows (``train + val``).  ``method`` ("cholesky",
+    "eigh" or "lowrank") forces how the alphas are scored; default: :func:`choose_method`.  ``verbose``
     shows a status bar naming each factorisation as it starts.
     """
     if val is not None:
@@ -358,9 +430,11 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
                 f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
                 f"a single alpha)"
             )
-        method = method or choose_method(train.gram.shape[0], alphas.shape[0])
+        method = method or choose_method(train.gram.shape[0], alphas.shape[0], train.n)
     # Steps of the bar: each factorisation (per alpha, or the eigendecomposition), the refit.
-    n_steps = 1 if val is None else (2 if method == "eigh" else alphas.shape[0] + 1)
+    n_steps = 1 if val is None else alphas.shape[0] + (2 if method == "lowrank" else 1)
+    if method == "eigh":
+        n_steps = 2
     with progress_bar(verbose, n_steps, desc, unit="solve") as bar:
         def progress(stage):
             if stage is None:
