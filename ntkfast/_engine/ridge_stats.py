@@ -6,6 +6,12 @@ the ``n x n_components`` feature matrix.  Statistics of disjoint rows add up
 (:class:`RidgeStats`), so per-block statistics computed elsewhere (e.g. on the workers of a
 cluster) sum to those of the whole data set.  The hold-out that chooses among several
 penalties depends only on each row's absolute index (:func:`holdout_mask`).
+
+Several penalties are scored on the hold-out in closed form (:func:`validation_mse`) by the
+cheapest exact method for the sizes at hand (:func:`choose_method`): a Cholesky
+factorisation per alpha for short lists, one eigendecomposition for long ones, and, when
+there are fewer training rows than features, a pivoted Cholesky factorisation of the
+rank-deficient Gram followed by a small (rank x rank) Cholesky per alpha.
 """
 import numpy as np
 import scipy.linalg
