@@ -279,7 +279,8 @@ class _LowRank:
     iterative refinement against the full ``C`` (a residual ``B - (C + alpha I) W`` costs
     ``O(m^2 t)``) removes both, so the result is that of a direct solve.
 
-    Memory: ``C`` (kept for the residuals), its factor (``m^2``, then ``r m``), ``G``.
+    Memory: ``C`` (kept for the residuals), its factor (``m^2`` while it is computed, then
+    ``r m``), ``G`` (``r^2``).
     """
 
     def __init__(self, C, B):
@@ -290,7 +291,9 @@ class _LowRank:
             raise ValueError(f"dpstrf: illegal argument {-info}")
         self.perm = piv - 1  # LAPACK's pivots are 1-based
         # P^T C P = U^T U (U upper trapezoidal, r x m): L = P U^T, so G = L^T L = U U^T.
-        self.U = np.asfortranarray(np.triu(U[:r]))
+        for j in range(min(r, U.shape[1] - 1)):  # the strict lower part holds C's, not U's
+            U[j + 1:r, j] = 0.0
+        self.U = np.asfortranarray(U[:r])  # one r x m copy: peak memory stays within 6 m^2
         del U
         self.G = dsyrk(1.0, self.U)  # upper triangle of U U^T
         self.eig = None
