@@ -410,15 +410,18 @@ def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=No
 
 
 # One eigendecomposition ("evd") costs as much as this many Cholesky factorisations of the same
-# m x m matrix, measured with scipy's OpenBLAS on the project's 2-core machine (bench/penalty_path.py
-# --linalg): 16, 21, 24, 29, 35 at m = 128 ... 2048 on one BLAS thread, 32 at m = 4096 on two.
+# m x m matrix, measured with scipy's OpenBLAS 0.3.31 on the project's 2-core machine (the loop
+# of bench/penalty_path.py --linalg, best of 3; 2026-12-01, other jobs running, load ~4):
+# 16, 21, 24, 29, 35 at m = 128 ... 2048 on one BLAS thread, 32 at m = 4096 on two (58.7 s
+# against 1.8 s).  Two BLAS threads on the busy machine scattered the small sizes (3 to 40),
+# hence one thread there; the break-even is flat enough (16 to 35) for the rule to hold.
 _EIGH_IN_CHOLESKYS_M = (128, 256, 512, 1024, 2048, 4096)
 _EIGH_IN_CHOLESKYS = (16.0, 21.0, 24.0, 29.0, 35.0, 32.0)
 
 
 # A pivoted Cholesky factorisation (dpstrf) stopped at rank r costs about this many full
 # Cholesky factorisations, whatever r (its pivot search is level-2 BLAS): measured 1.2 to 1.5
-# at m = 2048, r = 400 ... 1600, on one BLAS thread.
+# at m = 2048, r = 409, 1010, 1609, on one BLAS thread (same day and load).
 _PIVOTED_IN_CHOLESKYS = 1.5
 
 
