@@ -111,7 +111,8 @@ class _BaseNTKRidge(BaseEstimator):
             if s is not None:
                 check_stats_finite(s)
         alpha, cv_mse, W, b = select_and_solve(train, val, alphas, params["fit_intercept"],
-                                               verbose=params["verbose"])
+                                               verbose=params["verbose"],
+                                               desc=f"{type(self).__name__}.fit: solve")
         check_finite_result(W, "X, y: ridge coefficients", 0, _SCALE_HINT)
         # _holdout_seed: the hold-out can be recomputed (holdout_mask) to audit cv_mse_.
         return {"features_": features, "alpha_": alpha, "cv_mse_": cv_mse,

@@ -16,7 +16,7 @@ import ntkfast
 import ntkfast._engine.validation
 import ntkfast.ridge
 from ntkfast._engine import feature_maps
-from ntkfast._engine.ridge_stats import accumulate, holdout_mask
+from ntkfast._engine.ridge_stats import accumulate, choose_method, holdout_mask, select_and_solve
 
 M = 96  # n_components used by most tests: small, so every test stays fast
 
@@ -391,3 +391,138 @@ def test_bad_ridge_parameters():
         ntkfast.ExactNTKRidge(alpha=[1.0, 2.0]).fit(X, y)
     with pytest.raises(ValueError, match="^depth:"):
         ntkfast.ExactNTKRidge(depth=0).fit(X, y)
+
+
+# --------------------------------------------------------------------------------------------
+# How the alphas are scored: a Cholesky per alpha or one eigendecomposition
+# --------------------------------------------------------------------------------------------
+
+def _path_reference(Phi, Y, mask, alphas, fit_intercept):
+    """Dense numpy: MSE on the held-out rows of the fit on the others, for every alpha; then
+    the fit on all rows at the best alpha."""
+    mse = []
+    for a in alphas:
+        W, b = _ridge_reference(Phi[~mask], Y[~mask], a, fit_intercept)
+        mse.append(np.mean((Y[mask] - Phi[mask] @ W - b) ** 2))
+    best = alphas[int(np.argmin(mse))]
+    return np.array(mse), best, _ridge_reference(Phi, Y, best, fit_intercept)
+
+
+def _path_stats(n=300, t=None, seed=2, fraction=0.25):
+    X, y = _data(n=n, t=t, seed=seed)
+    Y = y.reshape(n, -1)
+    rf = ntkfast.NTKRandomFeatures(n_components=M, random_state=seed).fit(X)
+    train, val = accumulate(feature_maps.of(rf), X, Y, batch_size=41, holdout=(seed, fraction))
+    mask = holdout_mask(seed, 0, n, fraction)
+    return rf.transform(X).astype(np.float64), Y, mask, train, val
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("n_targets", [None, 3])
+@pytest.mark.parametrize("n", [300, 70])  # more rows than features, and fewer (rank < M)
+def test_each_method_equals_dense_reference(method, fit_intercept, n_targets, n):
+    Phi, Y, mask, train, val = _path_stats(n=n, t=n_targets)
+    alphas = np.array([1e-3, 0.03, 1.0, 30.0, 1e3])
+    alpha, cv_mse, W, b = select_and_solve(train, val, alphas, fit_intercept, method=method)
+    mse_ref, best, (W_ref, b_ref) = _path_reference(Phi, Y, mask, alphas, fit_intercept)
+    assert_allclose(cv_mse, mse_ref, rtol=1e-7)
+    assert alpha == best
+    assert W.shape == W_ref.shape and b.shape == b_ref.shape
+    assert _rel(W, W_ref) < 1e-8
+    assert_allclose(b, b_ref, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
+def test_estimator_uses_the_forced_method(monkeypatch, method):
+    calls = []
+
+    def forced(n_components, n_alphas, n_rows):
+        calls.append((n_components, n_alphas))
+        return method
+
+    monkeypatch.setattr(ntkfast._engine.ridge_stats, "choose_method", forced)
+    X, y = _data(n=400, t=2, seed=2)
+    alphas = [1e-3, 1.0, 1e3]
+    path = ntkfast.NTKRidge(n_components=M, alpha=alphas, validation_fraction=0.25,
+                            batch_size=37, random_state=7).fit(X, y)
+    assert calls == [(M, 3)]
+    mask = holdout_mask(path._holdout_seed, 0, X.shape[0], 0.25)
+    Phi = path.features_.transform(X)
+    mse_ref, best, (W_ref, b_ref) = _path_reference(Phi, y, mask, alphas, True)
+    assert_allclose(path.cv_mse_, mse_ref, rtol=1e-7)
+    assert path.alpha_ == best
+    assert _rel(path.coef_, W_ref.T) < 1e-8
+    assert_allclose(path.intercept_, b_ref, rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_failed_cholesky_falls_back_on_the_eigendecomposition(monkeypatch, method, fit_intercept):
+    # Every Cholesky "fails" (as rounding would make C + alpha I indefinite): the fallback
+    # must give the same numbers, for the scores, the refit and a single alpha.
+    def indefinite(A):
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(ntkfast._engine.ridge_stats, "cho_factor_inplace", indefinite)
+    Phi, Y, mask, train, val = _path_stats(t=2)
+    alphas = np.array([0.01, 1.0, 100.0])
+    alpha, cv_mse, W, b = select_and_solve(train, val, alphas, fit_intercept, method=method)
+    mse_ref, best, (W_ref, b_ref) = _path_reference(Phi, Y, mask, alphas, fit_intercept)
+    assert_allclose(cv_mse, mse_ref, rtol=1e-7)
+    assert alpha == best
+    assert _rel(W, W_ref) < 1e-8
+    alpha, cv_mse, W, b = select_and_solve(train, None, np.array([0.3]), fit_intercept)
+    W_ref, b_ref = _ridge_reference(Phi[~mask], Y[~mask], 0.3, fit_intercept)
+    assert alpha == 0.3 and cv_mse is None
+    assert _rel(W, W_ref) < 1e-8
+    assert_allclose(b, b_ref, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "lowrank"])
+def test_near_singular_alpha(monkeypatch, method):
+    # 40 rows, 96 features: the centred Gram has rank <= 39, and alpha = 1e-15 * trace / m is
+    # below its rounding, so C + alpha I is indefinite in float64 (with this BLAS the Cholesky
+    # fails and falls back; the test holds either way).  The weights' null-space part is
+    # rounding amplified by 1/alpha, but the training fit is well determined: it
+    # interpolates, as the dense solve does.
+    Phi, Y, mask, train, val = _path_stats(n=53, fraction=0.25, seed=5)
+    assert int((~mask).sum()) < M
+    C, _, _, _ = train.centred(True)
+    tiny = 1e-15 * np.trace(C) / M
+    alphas = np.array([tiny, 1.0])
+    alpha, cv_mse, W, b = select_and_solve(train, val, alphas, True, method=method)
+    assert np.all(np.isfinite(cv_mse)) and np.all(np.isfinite(W))
+    mse_ref, _, _ = _path_reference(Phi, Y, mask, alphas, True)
+    assert_allclose(cv_mse[1], mse_ref[1], rtol=1e-7)  # the well-conditioned alpha
+    Wa, ba = _ridge_reference(Phi, Y, alpha, True)
+    assert_allclose(Phi @ W + b, Phi @ Wa + ba, rtol=0, atol=1e-9 * np.abs(Y).max())
+    # The tiny alpha alone, on the training rows.
+    Wt, bt = _ridge_reference(Phi[~mask], Y[~mask], tiny, True)
+    fit_ref = Phi[~mask] @ Wt + bt
+    assert_allclose(fit_ref, Y[~mask], rtol=0, atol=1e-9 * np.abs(Y).max())
+    W1, b1 = select_and_solve(train, None, np.array([tiny]), True)[2:]
+    assert_allclose(Phi[~mask] @ W1 + b1, fit_ref, rtol=0, atol=1e-9 * np.abs(Y).max())
+
+
+def test_choose_method_rule():
+    # The rule encodes measured time ratios: eigh about 16 to 35 Cholesky factorisations, a
+    # pivoted Cholesky about 1.5, an r x r Cholesky (r/m)^3 of one.
+    for m in (96, 1024, 8192):
+        assert choose_method(m, 2) == choose_method(m, 10) == "cholesky"
+        assert choose_method(m, 200) == "eigh"
+        assert choose_method(m, 2, n_rows=10 * m) == "cholesky"
+    assert choose_method(8192, 30) == "cholesky"
+    assert choose_method(8192, 1, n_rows=1000) == "cholesky"
+    assert choose_method(8192, 5, n_rows=1800) == choose_method(8192, 200, n_rows=1800) == "lowrank"
+    assert choose_method(8192, 10, n_rows=5400) == "lowrank"
+    assert choose_method(8192, 2, n_rows=5400) == "cholesky"
+
+
+def test_verbose_solve_status(capsys):
+    X, y = _data(n=100, d=4)
+    ntkfast.NTKRidge(n_components=16, alpha=[0.1, 1.0], verbose=True, random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "NTKRidge.fit: solve" in err
+    ntkfast.NTKRidge(n_components=16, alpha=[0.1, 1.0], random_state=0).fit(X, y)
+    assert capsys.readouterr().err == ""

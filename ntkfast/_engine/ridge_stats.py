@@ -6,15 +6,24 @@ the ``n x n_components`` feature matrix.  Statistics of disjoint rows add up
 (:class:`RidgeStats`), so per-block statistics computed elsewhere (e.g. on the workers of a
 cluster) sum to those of the whole data set.  The hold-out that chooses among several
 penalties depends only on each row's absolute index (:func:`holdout_mask`).
+
+Several penalties are scored on the hold-out in closed form (:func:`validation_mse`) by the
+cheapest exact method for the sizes at hand (:func:`choose_method`): a Cholesky
+factorisation per alpha for short lists, one eigendecomposition for long ones, and, when
+there are fewer training rows than features, a pivoted Cholesky factorisation of the
+rank-deficient Gram followed by a small (rank x rank) Cholesky per alpha.
 """
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dsyr, dsyrk
+from scipy.linalg.blas import dsymm, dsyr, dsyrk
+from scipy.linalg.lapack import dpstrf
 
 from .batches import feature_batches
+from .progress import progress_bar
 
 __all__ = ["RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
-           "check_stats_finite", "select_and_solve"]
+           "check_stats_finite", "select_and_solve", "choose_method",
+           "centred_union"]
 
 _OVERFLOW_HINT = ("; scale the columns of X and the targets (e.g. sklearn.preprocessing.StandardScaler "
                   "in a Pipeline)")
@@ -208,73 +217,271 @@ def cho_factor_inplace(A):
 def solve(stats, alpha, fit_intercept):
     """``(W, b)``: the ridge solution ``(C + alpha I) W = B`` and intercept ``ybar - mu W``."""
     C, B, mu, ybar = stats.centred(fit_intercept)
-    C.flat[:: C.shape[0] + 1] += alpha
+    W = _solve_in_place(C, B, alpha, lambda: stats.centred(fit_intercept)[0])
+    return W, ybar - mu @ W
+
+
+def centred_union(parts, fit_intercept):
+    """``(C, B, mu, ybar)`` of the union of the rows of ``parts`` (RidgeStats of disjoint rows),
+    as :meth:`RidgeStats.centred` of their sum, with one new ``m x m`` array instead of two."""
+    if len(parts) == 1:
+        return parts[0].centred(fit_intercept)
+    C = np.empty_like(parts[0].gram, order="F")
+    np.add(parts[0].gram, parts[1].gram, out=C)
+    for p in parts[2:]:
+        C += p.gram
+    B = sum(p.cross for p in parts)
+    n = sum(p.n for p in parts)
+    if not fit_intercept:
+        return C, B, np.zeros(C.shape[0]), np.zeros(B.shape[1])
+    mu, ybar = sum(p.sum_phi for p in parts) / n, sum(p.sum_y for p in parts) / n
+    C = dsyr(-float(n), mu, a=C, overwrite_a=1)
+    B -= n * np.outer(mu, ybar)
+    return C, B, mu, ybar
+
+
+def _add_diagonal(A, value):
+    A[np.diag_indices(A.shape[0])] += value
+
+
+def _eigh(C):
+    """Eigenvalues (negative rounding clipped to 0) and eigenvectors of the upper triangle of
+    ``C``, destroying it.  Divide and conquer ("evd"): several times faster than the default."""
+    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
+    # C is positive semi-definite: a negative eigenvalue is rounding.
+    return np.maximum(s, 0.0), V
+
+
+def _solve_in_place(A, B, alpha, refill):
+    """``(C + alpha I)^-1 B`` for the centred Gram ``C`` held in ``A`` (upper triangle, Fortran),
+    by Cholesky, destroying ``A``.  If rounding makes ``C + alpha I`` indefinite (alpha
+    negligible next to ``C``), ``refill()`` returns ``C`` again and its eigendecomposition
+    (eigenvalues clipped at 0) solves instead."""
+    _add_diagonal(A, alpha)
     try:
-        factor = cho_factor_inplace(C)
-        W = scipy.linalg.cho_solve(factor, B, check_finite=False)
+        factor = cho_factor_inplace(A)
+        return scipy.linalg.cho_solve(factor, B, check_finite=False)
     except np.linalg.LinAlgError:
-        # Only reachable when alpha is negligible next to the Gram matrix and rounding makes
-        # the shifted matrix indefinite: fall back on the eigendecomposition (clipped).
-        C, B, mu, ybar = stats.centred(fit_intercept)
-        s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
-        W = V @ ((V.T @ B) / (np.maximum(s, 0.0) + alpha)[:, None])
-    b = ybar - mu @ W
-    return W, b
+        s, V = _eigh(refill())
+        return V @ ((V.T @ B) / (s + alpha)[:, None])
 
 
-def symmetric_from_upper(C):
-    """Fill the lower triangle of ``C`` from its upper one, in place."""
-    for i in range(C.shape[0] - 1):
-        C[i + 1:, i] = C[i, i + 1:]
-    return C
+class _LowRank:
+    """``(C + alpha I)^-1 B`` for many alphas when ``C`` (m x m) has rank ``r < m``.
+
+    Fewer rows than features make the centred Gram ``C = Phi_c^T Phi_c`` rank-deficient.  A
+    pivoted Cholesky factorisation stopped at the rounding level, ``C = L L^T + S`` with
+    ``L`` m x r and ``trace(S) <= m eps max(diag C)``, gives, by the Woodbury identity,
+    ``(L L^T + alpha I)^-1 R = (R - L (G + alpha I)^-1 L^T R) / alpha`` with ``G = L^T L``
+    (r x r): one pivoted factorisation and one ``G``, then an r x r Cholesky per alpha --
+    the dual's n x n system, without keeping the features.  The Woodbury form cancels
+    (about ten times the rounding of a direct solve at alpha = 1e-3), and ``S`` is dropped:
+    iterative refinement against the full ``C`` (a residual ``B - (C + alpha I) W`` costs
+    ``O(m^2 t)``) removes both, so the result is that of a direct solve.
+
+    Memory: ``C`` (kept for the residuals), its factor (``m^2`` while it is computed, then
+    ``r m``), ``G`` (``r^2``).
+    """
+
+    def __init__(self, C, B):
+        self.C, self.B = C, B
+        tol = np.finfo(np.float64).eps * max(float(np.max(np.diag(C))), np.finfo(np.float64).tiny)
+        U, piv, r, info = dpstrf(C, tol=tol, lower=0, overwrite_a=0)
+        if info < 0:  # pragma: no cover - an argument error, not a property of C
+            raise ValueError(f"dpstrf: illegal argument {-info}")
+        self.perm = piv - 1  # LAPACK's pivots are 1-based
+        # P^T C P = U^T U (U upper trapezoidal, r x m): L = P U^T, so G = L^T L = U U^T.
+        for j in range(min(r, U.shape[1] - 1)):  # the strict lower part holds C's, not U's
+            U[j + 1:r, j] = 0.0
+        self.U = np.asfortranarray(U[:r])  # one r x m copy: peak memory stays within 6 m^2
+        del U
+        self.G = dsyrk(1.0, self.U)  # upper triangle of U U^T
+        self.eig = None
+        self.rank = r
+
+    def _inverse(self, alpha):
+        """``R -> (L L^T + alpha I)^-1 R``, with ``G + alpha I`` factored once."""
+        H = self.G.copy(order="F")
+        _add_diagonal(H, alpha)
+        try:
+            factor = cho_factor_inplace(H)
+            small = lambda Z: scipy.linalg.cho_solve(factor, Z, check_finite=False)  # noqa: E731
+        except np.linalg.LinAlgError:
+            if self.eig is None:
+                self.eig = _eigh(self.G.copy(order="F"))
+            s, V = self.eig
+            small = lambda Z: V @ ((V.T @ Z) / (s + alpha)[:, None])  # noqa: E731
+
+        def apply(R):
+            LX = np.empty_like(R)
+            LX[self.perm] = self.U.T @ small(self.U @ R[self.perm])
+            return (R - LX) / alpha
+        return apply
+
+    def solve(self, alpha, max_steps=4):
+        inverse = self._inverse(alpha)
+        W = inverse(self.B)
+        scale = np.linalg.norm(W)
+        for _ in range(max_steps):
+            R = self.B - dsymm(1.0, self.C, W, lower=0) - alpha * W
+            dW = inverse(R)
+            W += dW
+            if np.linalg.norm(dW) <= 8 * np.finfo(np.float64).eps * scale:
+                break
+        return W
 
 
-def validation_mse(train, val, alphas, fit_intercept):
-    """Validation MSE (mean over held-out rows and targets) of the ridge fit on ``train``
-    for every alpha, from one eigendecomposition of the training Gram matrix.
+class _HoldoutScore:
+    """Validation MSE (mean over held-out rows and targets) of weights ``W`` and intercept ``b``.
 
-    With ``W`` the weights and ``b`` the intercept, the residual sum of squares on the
-    held-out rows is, with everything centred on the held-out means (so that cross terms
-    vanish and the large uncentred moments never cancel),
+    The residual sum of squares on the held-out rows is, with everything centred on the
+    held-out means (so that cross terms vanish and the large uncentred moments never cancel),
     ``sum_t [YYc - 2 W'Bv + W' Cv W] + n_v ||ybar_v - mu_v W - b||^2``.
     """
+
+    def __init__(self, val):
+        self.Cv, self.Bv, self.mu, self.ybar = val.centred(True)
+        self.n = val.n
+        self.yy_c = np.sum(val.sum_yy - val.n * self.ybar**2)
+
+    def __call__(self, W, b):
+        CvW = dsymm(1.0, self.Cv, W, lower=0)  # Cv's upper triangle, no symmetric copy
+        rss = self.yy_c - 2.0 * np.sum(W * self.Bv) + np.sum(W * CvW)
+        rss += self.n * np.sum((self.ybar - self.mu @ W - b) ** 2)
+        return max(rss, 0.0) / (self.n * W.shape[1])
+
+
+def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=None):
+    """Validation MSE of the ridge fit on ``train`` for every alpha, scored on ``val``.
+
+    ``method="eigh"``: one eigendecomposition of the training Gram matrix, then every alpha
+    in ``O(m^2 t)``; ``"cholesky"``: one Cholesky factorisation per alpha (falling back on
+    the eigendecomposition when rounding makes ``C + alpha I`` indefinite); ``"lowrank"``:
+    one pivoted Cholesky factorisation of rank ``r`` (the rank of the Gram, at most the
+    number of training rows), then an ``r x r`` Cholesky per alpha (:class:`_LowRank`).  All
+    are exact (they differ by float64 rounding); :func:`choose_method` says which is cheapest.
+    ``progress(stage)`` is called before each expensive stage and ``progress(None)`` after it.
+    """
+    progress = progress or (lambda stage: None)
     C, B, mu, ybar = train.centred(fit_intercept)
-    # Divide and conquer ("evd"): several times faster than the default for all eigenvectors.
-    s, V = scipy.linalg.eigh(C, lower=False, overwrite_a=True, check_finite=False, driver="evd")
-    del C
-    Q = V.T @ B
-    Cv, Bv, mu_v, ybar_v = val.centred(True)
-    Cv = symmetric_from_upper(Cv)
-    yy_c = val.sum_yy - val.n * ybar_v**2
-    n_targets = B.shape[1]
+    score = _HoldoutScore(val)
     mse = np.empty(alphas.shape[0])
+    if method == "eigh":
+        progress(f"eigendecomposition of the {C.shape[0]} x {C.shape[0]} training Gram")
+        s, V = _eigh(C)
+        del C
+        progress(None)
+        Q = V.T @ B
+        for k, a in enumerate(alphas):
+            W = V @ (Q / (s + a)[:, None])
+            mse[k] = score(W, ybar - mu @ W)
+        return mse
+    if method == "lowrank":
+        progress(f"pivoted Cholesky of the {C.shape[0]} x {C.shape[0]} training Gram")
+        low = _LowRank(C, B)
+        progress(None)
+        for k, a in enumerate(alphas):
+            progress(f"rank {low.rank}, alpha={a:g}")
+            W = low.solve(a)
+            progress(None)
+            mse[k] = score(W, ybar - mu @ W)
+        return mse
+    if method != "cholesky":
+        raise ValueError(f"method: expected 'eigh', 'cholesky' or 'lowrank', got {method!r}")
+    work = np.empty_like(C, order="F")
+    eig = None  # the eigendecomposition, computed once if a Cholesky fails
     for k, a in enumerate(alphas):
-        W = V @ (Q / (s + a)[:, None])
-        b = ybar - mu @ W
-        rss = np.sum(yy_c) - 2.0 * np.sum(W * Bv) + np.sum(W * (Cv @ W))
-        rss += val.n * np.sum((ybar_v - mu_v @ W - b) ** 2)
-        mse[k] = max(rss, 0.0) / (val.n * n_targets)
+        progress(f"Cholesky, alpha={a:g}")
+        np.copyto(work, C)
+        _add_diagonal(work, a)
+        try:
+            W = scipy.linalg.cho_solve(cho_factor_inplace(work), B, check_finite=False)
+        except np.linalg.LinAlgError:
+            if eig is None:
+                np.copyto(work, C)
+                s, V = _eigh(work)  # V may be work's memory: the next alphas need a new one
+                eig = s, V, V.T @ B
+                work = np.empty_like(C, order="F")
+            s, V, Q = eig
+            W = V @ (Q / (s + a)[:, None])
+        progress(None)
+        mse[k] = score(W, ybar - mu @ W)
     return mse
 
 
-def select_and_solve(train, val, alphas, fit_intercept, verbose=False):
+# One eigendecomposition ("evd") costs as much as this many Cholesky factorisations of the same
+# m x m matrix, measured with scipy's OpenBLAS 0.3.31 on the project's 2-core machine (the loop
+# of bench/penalty_path.py --linalg, best of 3; 2026-12-01, other jobs running, load ~4):
+# 16, 21, 24, 29, 35 at m = 128 ... 2048 on one BLAS thread, 32 at m = 4096 on two (58.7 s
+# against 1.8 s).  Two BLAS threads on the busy machine scattered the small sizes (3 to 40),
+# hence one thread there; the break-even is flat enough (16 to 35) for the rule to hold.
+_EIGH_IN_CHOLESKYS_M = (128, 256, 512, 1024, 2048, 4096)
+_EIGH_IN_CHOLESKYS = (16.0, 21.0, 24.0, 29.0, 35.0, 32.0)
+
+
+# A pivoted Cholesky factorisation (dpstrf) stopped at rank r costs about this many full
+# Cholesky factorisations, whatever r (its pivot search is level-2 BLAS): measured 1.2 to 1.5
+# at m = 2048, r = 409, 1010, 1609, on one BLAS thread (same day and load).
+_PIVOTED_IN_CHOLESKYS = 1.5
+
+
+def choose_method(n_components, n_alphas, n_rows=None):
+    """The cheapest exact way to score ``n_alphas`` penalties on ``n_components`` features.
+
+    Costs in Cholesky factorisations of the ``m x m`` Gram (``m = n_components``): a
+    Cholesky per alpha, ``n_alphas``; the eigendecomposition, a measured constant
+    (:data:`_EIGH_IN_CHOLESKYS`) plus ``O(m^2 t)`` per alpha; with ``n_rows`` training rows
+    fewer than ``m``, the Gram has rank ``r <= n_rows`` and the low-rank solve costs
+    ``_PIVOTED_IN_CHOLESKYS + 3 (r/m)^2`` (the pivoted factorisation and ``G = L^T L``)
+    plus ``(r/m)^3`` per alpha.
+    """
+    m = max(n_components, 2)
+    costs = {"cholesky": float(n_alphas),
+             "eigh": float(np.interp(np.log2(m), np.log2(_EIGH_IN_CHOLESKYS_M), _EIGH_IN_CHOLESKYS))}
+    if n_rows is not None and n_rows < m:
+        rho = min(n_rows + 16, m) / m  # a few pivots of rounding noise above the rank
+        costs["lowrank"] = _PIVOTED_IN_CHOLESKYS + 3 * rho**2 + n_alphas * rho**3
+    return min(costs, key=costs.get)
+
+
+def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=None, desc="ridge solve"):
     """Choose the penalty and solve: ``(alpha, cv_mse, W, b)``.
 
     With one alpha (``val`` None), the ridge solution on ``train``.  With several, the
     validation MSE of every alpha fitted on ``train`` and scored on ``val`` (``cv_mse``), and
-    the solution of the best alpha on all rows (``train + val``).
+    the solution of the best alpha on all rows (``train + val``).  ``method`` ("cholesky",
+    "eigh" or "lowrank") forces how the alphas are scored; default: :func:`choose_method`.  ``verbose``
+    shows a status bar naming each factorisation as it starts.
     """
-    if val is None:
-        alpha, cv_mse, total = float(alphas[0]), None, train
-    else:
+    if val is not None:
         if val.n == 0 or train.n == 0:
             raise ValueError(
                 f"validation_fraction: the hold-out kept {val.n} validation and {train.n} "
                 f"training rows of {train.n + val.n}; several alphas need both (use more rows or "
                 f"a single alpha)"
             )
-        cv_mse = validation_mse(train, val, alphas, fit_intercept)
-        alpha = float(alphas[int(np.argmin(cv_mse))])
-        total = train + val
-    W, b = solve(total, alpha, fit_intercept)
-    return alpha, cv_mse, W, b
+        method = method or choose_method(train.gram.shape[0], alphas.shape[0], train.n)
+    # Steps of the bar: each factorisation (per alpha, or the eigendecomposition), the refit.
+    n_steps = 1 if val is None else alphas.shape[0] + (2 if method == "lowrank" else 1)
+    if method == "eigh":
+        n_steps = 2
+    with progress_bar(verbose, n_steps, desc, unit="solve") as bar:
+        def progress(stage):
+            if stage is None:
+                bar.update(1)
+            else:
+                bar.set_postfix_str(stage)
+
+        if val is None:
+            alpha, cv_mse, total = float(alphas[0]), None, (train,)
+            C, B, mu, ybar = centred_union(total, fit_intercept)
+        else:
+            progress("centring the statistics")
+            cv_mse = validation_mse(train, val, alphas, fit_intercept, method, progress)
+            alpha = float(alphas[int(np.argmin(cv_mse))])
+            total = (train, val)
+            C, B, mu, ybar = centred_union(total, fit_intercept)
+        progress(f"{'refit on all rows, ' if val is not None else ''}Cholesky, alpha={alpha:g}")
+        W = _solve_in_place(C, B, alpha, lambda: centred_union(total, fit_intercept)[0])
+        progress(None)
+    return alpha, cv_mse, W, ybar - mu @ W
