@@ -198,8 +198,10 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         Passed to :class:`ntkfast.NTKRandomFeatures`.
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty.  With several values, a fraction ``validation_fraction`` of the rows
-        is held out; every alpha is solved from one eigendecomposition of the training
-        Gram matrix and scored on the held-out rows in closed form, the best one is kept
+        is held out; every alpha is solved exactly on the training Gram matrix (a Cholesky
+        per alpha, one eigendecomposition for long lists, or a low-rank factorisation with
+        fewer rows than features: whichever is cheapest) and scored on the held-out rows in
+        closed form, the best one is kept
         (``alpha_``), and the final model is refitted on all rows, all in one pass over
         the data.  A list of one value is the same as that value (no hold-out).
     fit_intercept : bool, default=True

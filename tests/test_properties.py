@@ -153,15 +153,22 @@ def test_kernels_at_extreme_magnitudes(kind, dtype, depth, data_):
         true = ref * np.multiply.outer(s, s)
         scale = (depth + 1) * np.multiply.outer(norms * s, norms * s)
     fi = np.finfo(dtype)
-    big = np.abs(true) > 2 * LD(fi.max)
+    big = np.abs(true) > LD(fi.max)
     if big.any():
         # Out of range: a value that cannot be represented is an error that says so, never
         # a silent infinity (or NaN).
         with pytest.raises(ValueError, match="overflows"):
             compute(kind, X, None, depth)
         return
-    K = compute(kind, X, None, depth)
-    assert not np.isnan(K).any()
+    edge = np.abs(true) > LD(fi.max) / 4
+    try:
+        K = compute(kind, X, None, depth)
+    except ValueError as exc:
+        # Within a factor 4 of the largest float, rounding of the intermediate products may
+        # overflow: refusing is acceptable there, and only there.
+        assert edge.any() and "overflows" in str(exc), str(exc)
+        return
+    assert np.isfinite(K).all()
     np.testing.assert_array_equal(K, K.T)
     normal = (scale < LD(fi.max) / 4) & ~big
     # In range: accurate to the cosine's accuracy, plus subnormal rounding.  A row norm
