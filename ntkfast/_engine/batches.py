@@ -70,14 +70,15 @@ def row_batches(X, rows, dtype, row_offset=0, name="X"):
         block = np.ascontiguousarray(block, dtype=dtype)
         check_finite(block, name, row_offset=row_offset + i0)
         yield i0, i1, block
+        block = None  # one densified batch alive at a time, not two
 
 
 def check_rows(X, name="X"):
     """Check every value of a checked ``X`` (NaN/inf name the row), one batch at a time: a
     memmap is not read whole, a sparse matrix not densified whole."""
     dtype = float_dtype(X.dtype, name)
-    for _ in row_batches(X, batch_rows(X.shape[1]), dtype, name=name):
-        pass
+    for _, _, block in row_batches(X, batch_rows(X.shape[1]), dtype, name=name):
+        del block  # before the next batch is read
 
 
 def dense_rows(X, dtype, name="X"):
