@@ -234,6 +234,9 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         Held-out mean squared error (averaged over rows and targets) of each alpha; None
         when ``alpha`` is a single value.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined); ``predict``
+        refuses a frame whose columns differ or are reordered (scikit-learn's check).
 
     Raises
     ------
@@ -341,6 +344,8 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
     alpha_ : float
     cv_mse_ : ndarray of shape (n_alphas,) or None
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        As for :class:`NTKRidge`.
 
     Examples
     --------
@@ -465,9 +470,15 @@ class ExactNTKRidge(FeatureNamesMixin, RegressorMixin, BaseEstimator):
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features), float64
+        The training rows, dense even when ``X`` was sparse: the exact kernel reads every
+        pair of rows, and its ``n x n`` matrix already costs more than ``n x d`` unless
+        ``d > n``; a sparse ``X`` is densified one batch of rows at a time into it (and
+        refused with MemoryError, before allocating, when the dense rows would not fit).
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets), float64
     intercept_ : float or ndarray of shape (n_targets,)
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        As for :class:`NTKRidge`.
 
     Raises
     ------
@@ -514,7 +525,8 @@ class ExactNTKRidge(FeatureNamesMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Any real dtype; kept as float64 (``X_fit_``).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
 
         Returns
