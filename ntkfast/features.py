@@ -326,6 +326,9 @@ class ArcCosineFeatures(_FeatureTransformer):
     dtype_ : numpy.dtype
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
         ``transform`` returns ``result_type(X, dtype_)``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined).  The output
+        names are ``get_feature_names_out()``: ``"<classname><i>"``.
 
     Fitted arrays are read-only (``transform`` runs a validated, compiled copy of them):
     to change a model, assign new arrays, which the next ``transform`` checks again.
@@ -419,6 +422,9 @@ class NTKRandomFeatures(_FeatureTransformer):
     dtype_ : numpy.dtype
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
         ``transform`` returns ``result_type(X, dtype_)``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined).  The output
+        names are ``get_feature_names_out()``: ``"<classname><i>"``.
     n_relu_ : int
         ``m1`` (equal to the number of step features ``m0``).
     n_sketch_ : int
