@@ -407,3 +407,12 @@ def test_model_file_with_wrong_number_of_names_is_refused(frame, tmp_path):
     np.savez(tmp_path / "forged.npz", **members)
     with pytest.raises(ModelFileError, match=r"'feature_names_in_': expected shape \(5,\)"):
         load_model(tmp_path / "forged.npz")
+
+
+def test_integer_dask_blocks_are_cast_like_numpy():
+    da = pytest.importorskip("dask.array")
+    X = np.random.default_rng(3).integers(0, 256, size=(N, D)).astype(np.uint8)
+    rf = TRANSFORMERS["NTKRandomFeatures"]().fit(da.from_array(X, chunks=(15, D)))
+    assert rf.dtype_ == np.float64
+    got = rf.transform(da.from_array(X, chunks=(15, D))).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(got, rf.transform(X.astype(np.float64)))
