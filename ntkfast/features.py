@@ -10,7 +10,7 @@ runs is built by :mod:`ntkfast._engine.feature_maps`, and the batch loop that st
 rows through it is :mod:`ntkfast._engine.batches`.
 """
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import batches, lazy, state
@@ -24,8 +24,11 @@ from ._engine.validation import (
     SketchWidth,
     Threads,
     check_allocation,
-    check_array,
+    check_feature_names,
     check_params,
+    check_X,
+    float_dtype,
+    input_feature_names,
     resolve_n_threads,
 )
 
@@ -103,6 +106,45 @@ def _feature_scales(W, leverage):
     return np.sqrt(2.0 * d / m) / np.sqrt(np.einsum("ij,ij->i", W, W))
 
 
+class FeatureNamesMixin:
+    """``feature_names_in_`` of every ntkfast estimator, as scikit-learn defines it: the
+    string column names of the data frame given to ``fit``, and no such attribute after a
+    fit on data without column names.
+
+    ``fit`` publishes the names with its other fitted attributes, at once (as
+    ``_feature_names_in``, None without names), so a failed fit or a refit on a plain array
+    never leaves stale names behind; this property shows them under scikit-learn's name.
+    Model files store them (``feature_names_in_``, absent from files of data without names
+    and from files written before they were kept).
+    """
+
+    @property
+    def feature_names_in_(self):
+        names = self.__dict__.get("_feature_names_in")
+        if names is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'feature_names_in_' "
+                                 f"(it was not fitted on data with string column names)")
+        return names
+
+    def _feature_names_state(self):
+        names = self.__dict__.get("_feature_names_in")
+        return {} if names is None else {"feature_names_in_": np.asarray(names, dtype=np.str_)}
+
+    @staticmethod
+    def _load_feature_names(reader, prefix, n_features):
+        key = prefix + "feature_names_in_"
+        if key not in reader.keys:
+            return None
+        names = reader.array(key, (n_features,), kinds="U")
+        return np.asarray(names.tolist(), dtype=object)
+
+    def __sklearn_tags__(self):
+        # Sparse X is densified one batch of rows at a time (ntkfast._engine.batches).
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
 def _restore_or_fail(est, attributes, reader, prefix):
     try:
         return est._restore(attributes)
@@ -110,8 +152,12 @@ def _restore_or_fail(est, attributes, reader, prefix):
         reader.fail(f"{prefix}fitted arrays are inconsistent ({exc})")
 
 
-class _FeatureTransformer(TransformerMixin, BaseEstimator):
+class _FeatureTransformer(FeatureNamesMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """``fit`` / ``transform`` shared by the feature transformers.
+
+    scikit-learn's mixins give the output feature names (``get_feature_names_out``:
+    ``"<classname><i>"``, as for ``RBFSampler`` or ``PCA``) and, through them, output
+    containers (``set_output(transform="pandas")`` and ``sklearn.set_config``).
 
     A subclass declares ``_parameter_constraints`` and ``_fitted_names`` (its fitted
     attributes besides ``n_features_in_`` and ``dtype_``) and implements
@@ -130,9 +176,11 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 gives float32 weights and features; any other float dtype float64.  A
-            ``dask.array.Array`` is not computed.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            float32 gives float32 weights and features; any other real dtype (other
+            floats, integers, booleans) float64.  A ``dask.array.Array`` is not computed;
+            a memmap or a sparse matrix is checked one batch of rows at a time.  A data
+            frame's string column names become ``feature_names_in_``.
         y : None
             Ignored; present for scikit-learn's API.
 
@@ -142,15 +190,22 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         params = check_params(self)
+        names = input_feature_names(X)
         adapter = lazy.adapter_for(X)
         if adapter is not None:
             n_features, dtype = adapter.fit_input(X)
         else:
-            X = check_array(X, "X")
-            n_features, dtype = X.shape[1], X.dtype
+            X = check_X(X, accept_sparse=True)
+            batches.check_rows(X)
+            n_features, dtype = X.shape[1], float_dtype(X.dtype, "X")
         attributes = self._draw(params, n_features, np.dtype(dtype))
-        attributes.update(n_features_in_=n_features, dtype_=np.dtype(dtype))
+        attributes.update(n_features_in_=n_features, dtype_=np.dtype(dtype), _feature_names_in=names)
         return self._restore(attributes)
+
+    @property
+    def _n_features_out(self):
+        # Read by scikit-learn's ClassNamePrefixFeaturesOutMixin.get_feature_names_out.
+        return self.__ntkfast_feature_map__().n_output
 
     def _restore(self, attributes):
         """Validate and compile fitted ``attributes`` (a dict of every state name), then
@@ -194,6 +249,7 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
         out = {"n_features_in_": np.array(self.n_features_in_, dtype=np.int64),
                "dtype_": np.dtype(self.dtype_).name}
         out.update(self._state_arrays())
+        out.update(self._feature_names_state())
         return out
 
     def __getstate__(self):
@@ -212,9 +268,13 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
-            Any float array, including a ``numpy.memmap`` or an array opened with
-            ``np.load(..., mmap_mode="r")``: it is read one batch of rows at a time.  A
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features_in_)
+            Any real array (integers and booleans as float64), including a
+            ``numpy.memmap`` or an array opened with ``np.load(..., mmap_mode="r")``: it
+            is read one batch of rows at a time.  A scipy sparse matrix (CSC is converted
+            to CSR once) is densified one batch of rows at a time; its features are those
+            of the dense rows, bit for bit.  A data frame's columns must be those of
+            ``fit``, in the same order (scikit-learn's check).  A
             ``dask.array.Array`` (rows in chunks; several chunks of columns are merged)
             gives a lazy dask array with the same row chunks, bit-identical to the
             in-memory transform of the same rows (README section "Scaling out with Dask").
@@ -230,7 +290,8 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_output)
             float32 when both ``X`` and the fit were float32, else float64.  A
-            ``dask.array.Array`` when ``X`` is one.
+            ``dask.array.Array`` when ``X`` is one.  A pandas DataFrame (columns
+            ``get_feature_names_out()``) after ``set_output(transform="pandas")``.
 
         Raises
         ------
@@ -239,6 +300,7 @@ class _FeatureTransformer(TransformerMixin, BaseEstimator):
             that overflow their dtype (inf from finite input).
         """
         fmap = self.__ntkfast_feature_map__()
+        check_feature_names(self, X)
         n_threads = resolve_n_threads(self.n_threads)
         adapter = lazy.adapter_for(X)
         if adapter is not None:
@@ -289,6 +351,9 @@ class ArcCosineFeatures(_FeatureTransformer):
     dtype_ : numpy.dtype
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
         ``transform`` returns ``result_type(X, dtype_)``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined).  The output
+        names are ``get_feature_names_out()``: ``"<classname><i>"``.
 
     Fitted arrays are read-only (``transform`` runs a validated, compiled copy of them):
     to change a model, assign new arrays, which the next ``transform`` checks again.
@@ -343,7 +408,8 @@ class ArcCosineFeatures(_FeatureTransformer):
         W = reader.array(prefix + "weights_", (m, d), dtype=dtype)
         s = reader.array(prefix + "scales_", (m,), dtype=dtype)
         attributes = {"n_features_in_": d, "dtype_": dtype, "weights_": W, "scales_": s,
-                      "order_": params["order"]}
+                      "order_": params["order"],
+                      "_feature_names_in": cls._load_feature_names(reader, prefix, d)}
         return _restore_or_fail(est, attributes, reader, prefix)
 
 
@@ -383,6 +449,9 @@ class NTKRandomFeatures(_FeatureTransformer):
     dtype_ : numpy.dtype
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
         ``transform`` returns ``result_type(X, dtype_)``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined).  The output
+        names are ``get_feature_names_out()``: ``"<classname><i>"``.
     n_relu_ : int
         ``m1`` (equal to the number of step features ``m0``).
     n_sketch_ : int
@@ -516,5 +585,6 @@ class NTKRandomFeatures(_FeatureTransformer):
                     a[f"{name}_indices_"].append(idx.astype(np.intp, copy=False))
                     a[f"{name}_signs_"].append(sg)
             d_in, d_psi = m1, m1 + ms
-        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms)
+        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms,
+                 _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

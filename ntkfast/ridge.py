@@ -12,11 +12,12 @@ publishes the new fitted state at once (:mod:`ntkfast._engine.state`).
 """
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import feature_maps, lazy, state
-from ._engine.batches import feature_batches, row_batches
+from ._engine.batches import dense_rows, feature_batches, row_batches
 from ._engine.exact import exact_kernel
 from ._engine.progress import progress_bar, stage
 from ._engine.ridge_stats import accumulate, check_stats_finite, cho_factor_inplace, select_and_solve
@@ -32,15 +33,17 @@ from ._engine.validation import (
     Threads,
     check_allocation,
     check_array,
+    check_feature_names,
     check_finite_result,
     check_labels,
     check_params,
     check_targets,
     check_X,
     float_dtype,
+    input_feature_names,
     resolve_n_threads,
 )
-from .features import NTKRandomFeatures
+from .features import FeatureNamesMixin, NTKRandomFeatures
 
 __all__ = ["ExactNTKRidge", "NTKRidge", "NTKRidgeClassifier"]
 
@@ -53,7 +56,7 @@ _FEATURE_PARAMS = ("depth", "n_components", "kernel", "sketch_components", "leve
 _SCALE_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler in a Pipeline)"
 
 
-class _BaseNTKRidge(BaseEstimator):
+class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
     """Shared fit/decision code of NTKRidge and NTKRidgeClassifier."""
 
     # The feature map's parameters are checked by its own declarations; order matters where
@@ -126,12 +129,13 @@ class _BaseNTKRidge(BaseEstimator):
             self, ("features_", "coef_", "intercept_", "n_features_in_"))
         fmap = feature_maps.of(features)
         W = np.atleast_2d(coef)  # (t, m)
+        check_feature_names(self, X)
         n_threads = resolve_n_threads(self.n_threads)
         adapter = lazy.adapter_for(X)
         if adapter is not None:
             return adapter.ridge_predict(fmap, W, np.asarray(intercept, dtype=np.float64), X,
                                          self.batch_size, n_threads), np.ndim(coef)
-        X = check_X(X, n_in)
+        X = check_X(X, n_in, accept_sparse=True)
         n = X.shape[0]
         check_allocation(n * W.shape[0] * 8, f"X: {n} x {W.shape[0]} float64 predictions")
         out = np.empty((n, W.shape[0]), dtype=np.float64)
@@ -155,6 +159,7 @@ class _BaseNTKRidge(BaseEstimator):
         }
         if getattr(self, "cv_mse_", None) is not None:
             out["cv_mse_"] = np.asarray(self.cv_mse_, dtype=np.float64)
+        out.update(self._feature_names_state())
         return out
 
     @classmethod
@@ -176,7 +181,8 @@ class _BaseNTKRidge(BaseEstimator):
         if alpha not in alphas:
             reader.fail(f"'alpha_': expected one of the alpha parameter's values {alphas.tolist()}, got {alpha}")
         cv_mse = reader.array(prefix + "cv_mse_", (alphas.size,), dtype=np.float64) if alphas.size > 1 else None
-        attributes.update(features_=rf, n_features_in_=d, alpha_=alpha, cv_mse_=cv_mse)
+        attributes.update(features_=rf, n_features_in_=d, alpha_=alpha, cv_mse_=cv_mse,
+                          _feature_names_in=cls._load_feature_names(reader, prefix, d))
         state.publish(model, attributes)
         return model
 
@@ -232,6 +238,9 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
         Held-out mean squared error (averaged over rows and targets) of each alpha; None
         when ``alpha`` is a single value.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined); ``predict``
+        refuses a frame whose columns differ or are reordered (scikit-learn's check).
 
     Raises
     ------
@@ -265,9 +274,10 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), float32 or float64
-            float32 gives float32 features (accumulated in float64).  A memmap is read one
-            batch at a time; a ``dask.array.Array`` is reduced on the cluster.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            float32 gives float32 features (accumulated in float64); other real dtypes
+            (integers, booleans) float64.  A memmap is read, a sparse matrix densified, one
+            batch of rows at a time; a ``dask.array.Array`` is reduced on the cluster.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets (float); 2-D for several regressions at once.
 
@@ -277,13 +287,15 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
             The fitted estimator.
         """
         params = check_params(self)
+        names = input_feature_names(X)
         adapter = lazy.adapter_for(X, y)
         if adapter is not None:
             X, Y, y_ndim = adapter.ridge_data(X, y)
         else:
-            X = check_X(X)
+            X = check_X(X, accept_sparse=True)
             Y, y_ndim = check_targets(y, X.shape[0])
         attributes, W, b = self._fit_stats(params, X, Y, adapter)
+        attributes["_feature_names_in"] = names
         # sklearn's Ridge layout: coef_ (n_components,) for 1-D y, (n_targets, n_components) else.
         if y_ndim == 1:
             attributes.update(coef_=W[:, 0].copy(), intercept_=float(b[0]))
@@ -345,6 +357,8 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
     alpha_ : float
     cv_mse_ : ndarray of shape (n_alphas,) or None
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        As for :class:`NTKRidge`.
 
     Examples
     --------
@@ -365,8 +379,8 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), float32 or float64
-            Training rows, read batch by batch.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            As for :meth:`NTKRidge.fit`.
         y : array-like of shape (n_samples,)
             Class labels (numbers or strings); at least two distinct values.
 
@@ -375,7 +389,8 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         self : object
             The fitted estimator.
         """
-        X = check_X(X)
+        names = input_feature_names(X)
+        X = check_X(X, accept_sparse=True)
         classes, codes = check_labels(y, X.shape[0])
         params = check_params(self)
         if classes.shape[0] == 2:
@@ -384,7 +399,8 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
             Y = -np.ones((codes.shape[0], classes.shape[0]))
             Y[np.arange(codes.shape[0]), codes] = 1.0
         attributes, W, b = self._fit_stats(params, X, Y)
-        attributes.update(classes_=classes, coef_=np.ascontiguousarray(W.T), intercept_=b)
+        attributes.update(classes_=classes, coef_=np.ascontiguousarray(W.T), intercept_=b,
+                          _feature_names_in=names)
         state.publish(self, attributes)
         return self
 
@@ -448,7 +464,7 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         return {"classes_": classes, "coef_": coef, "intercept_": intercept}
 
 
-class ExactNTKRidge(RegressorMixin, BaseEstimator):
+class ExactNTKRidge(FeatureNamesMixin, RegressorMixin, BaseEstimator):
     """Kernel ridge regression on the exact NTK (:func:`ntkfast.ntk_kernel`): the baseline.
 
     Solves ``(K + alpha I) a = y - ybar`` with a Cholesky factorisation done in place in the
@@ -474,9 +490,15 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features), float64
+        The training rows, dense even when ``X`` was sparse: the exact kernel reads every
+        pair of rows, and its ``n x n`` matrix already costs more than ``n x d`` unless
+        ``d > n``; a sparse ``X`` is densified one batch of rows at a time into it (and
+        refused with MemoryError, before allocating, when the dense rows would not fit).
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets), float64
     intercept_ : float or ndarray of shape (n_targets,)
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        As for :class:`NTKRidge`.
 
     Raises
     ------
@@ -523,8 +545,8 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training rows (any float dtype; kept as float64 in ``X_fit_``).
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Any real dtype; kept as float64 (``X_fit_``).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets (float); 2-D for several regressions at once.
 
@@ -534,16 +556,22 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         p = check_params(self)
-        X = check_X(X)
+        names = input_feature_names(X)
+        X = check_X(X, accept_sparse=True)
         n = X.shape[0]
         Y, y_ndim = check_targets(y, n)
         # The kernel matrix is the only O(n^2) allocation: the Cholesky factorisation
         # overwrites it in place.  Checked before anything large is read or allocated.
         check_allocation(
-            n * n * 8 + X.size * 8 + 2 * Y.size * 8,
+            n * n * 8 + n * X.shape[1] * 8 + 2 * Y.size * 8,
             f"X: exact kernel ridge on {n} samples (a {n} x {n} float64 kernel matrix)",
         )
-        X = check_array(X, "X", dtype=np.float64)
+        if scipy.sparse.issparse(X):
+            # The model keeps its training rows (X_fit_) as the dense float64 rows the
+            # exact kernel reads; they are densified one batch at a time.
+            X = dense_rows(X, np.float64)
+        else:
+            X = check_array(X, "X", dtype=np.float64)
         ybar = Y.mean(axis=0) if p["fit_intercept"] else np.zeros(Y.shape[1])
         with progress_bar(p["verbose"], n, "ExactNTKRidge kernel") as bar:
             K = exact_kernel(X, None, "ntk", p["depth"], p["bias"], p["n_threads"], progress=bar.update)
@@ -562,7 +590,8 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
             coefs = {"dual_coef_": A[:, 0].copy(), "intercept_": float(ybar[0])}
         else:
             coefs = {"dual_coef_": A, "intercept_": ybar}
-        state.publish(self, {"X_fit_": X, "n_features_in_": X.shape[1], **coefs})
+        state.publish(self, {"X_fit_": X, "n_features_in_": X.shape[1], "_feature_names_in": names,
+                             **coefs})
         return self
 
     def predict(self, X):
@@ -580,7 +609,8 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "dual_coef_")
         X_fit, dual, intercept, n_in = state.snapshot(self, ("X_fit_", "dual_coef_", "intercept_", "n_features_in_"))
-        X = check_X(X, n_in)
+        check_feature_names(self, X)
+        X = check_X(X, n_in, accept_sparse=True)
         n_targets = 1 if dual.ndim == 1 else dual.shape[1]
         check_allocation(
             X.shape[0] * (X.shape[1] + n_targets) * 8,
@@ -607,6 +637,7 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
             "X_fit_": np.ascontiguousarray(self.X_fit_),
             "dual_coef_": np.ascontiguousarray(self.dual_coef_),
             "intercept_": np.asarray(self.intercept_, dtype=np.float64),
+            **self._feature_names_state(),
         }
 
     @classmethod
@@ -623,5 +654,6 @@ class ExactNTKRidge(RegressorMixin, BaseEstimator):
         intercept = reader.array(prefix + "intercept_", () if dual.ndim == 1 else (dual.shape[1],),
                                  dtype=np.float64)
         state.publish(model, {"n_features_in_": d, "X_fit_": X, "dual_coef_": dual,
-                              "intercept_": float(intercept) if intercept.ndim == 0 else intercept})
+                              "intercept_": float(intercept) if intercept.ndim == 0 else intercept,
+                              "_feature_names_in": cls._load_feature_names(reader, prefix, d)})
         return model

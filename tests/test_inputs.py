@@ -28,8 +28,6 @@ def _bad_X_values():
         "-inf": ninf,
         "0rows": np.zeros((0, 4)),
         "0cols": np.zeros((5, 0)),
-        "int": np.arange(24).reshape(6, 4),
-        "bool": X > 0,
         "complex": X.astype(np.complex128),
         "object": X.astype(object),
     }
@@ -246,7 +244,7 @@ def test_count_sketch_bad_n_buckets(D):
         ntkfast.count_sketch(X, indices, signs, D)
 
 
-@pytest.mark.parametrize("case", ["1d", "3d", "nan", "inf", "int", "complex", "object", "0rows"])
+@pytest.mark.parametrize("case", ["1d", "3d", "nan", "inf", "complex", "object", "0rows"])
 def test_count_sketch_bad_X(case):
     _, indices, signs, D = _cs_args()
     X = {"1d": np.ones(5), "3d": np.ones((1, 3, 5)), "nan": np.full((3, 5), np.nan), "inf": np.full((3, 5), np.inf),
@@ -275,7 +273,7 @@ def test_tensor_sketch_bad_inputs():
     with pytest.raises(BAD, match="n_buckets"):
         ntkfast.tensor_sketch(U, V, iu, su, iv, sv, 0)
     with pytest.raises(BAD, match="U"):
-        ntkfast.tensor_sketch(U.astype(int), V, iu, su, iv, sv, 4)
+        ntkfast.tensor_sketch(U.astype(complex), V, iu, su, iv, sv, 4)
 
 
 def test_tensor_sketch_product_bad_inputs():

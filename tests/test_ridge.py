@@ -364,7 +364,7 @@ def test_bad_inputs_name_the_argument(make):
     with pytest.raises(ValueError, match="^X: expected finite.*row 17"):
         make().fit(Xbad, y)
     with pytest.raises(TypeError, match="^X:"):
-        make().fit(X.astype(int), y)
+        make().fit(X.astype(complex), y)
     for alpha in (0.0, -1.0, np.nan):
         with pytest.raises(ValueError, match="^alpha:"):
             make().set_params(alpha=alpha).fit(X, y)

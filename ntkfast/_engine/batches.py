@@ -5,7 +5,10 @@ the command line's ``transform`` and the dask blocks all call :func:`feature_bat
 :func:`row_batches`, for the exact kernel's blocks).  It owns
 
 * the batch size, from a memory budget (:data:`BATCH_ELEMENTS`) or the caller's ``batch_size``;
-* the dtype rule (:func:`~ntkfast._engine.validation.feature_dtype`);
+* the dtype rule (:func:`~ntkfast._engine.validation.feature_dtype`): integer and boolean
+  rows are cast to float64 one batch at a time;
+* sparse input: a CSR matrix is densified one batch of rows at a time, never as a whole
+  (the first layer is a product ``X @ W``; a densified batch gives bit-identical features);
 * the values check of every batch as it is read (NaN/inf name the absolute row);
 * the absolute row offset of a batch in the whole data set (error messages, dask blocks);
 * work arrays made once per call, or once for many calls through ``workspaces``;
@@ -17,6 +20,7 @@ output element by the same operations wherever the row falls, so the batch size,
 and the thread count change no bit of the result.
 """
 import numpy as np
+import scipy.sparse
 
 from .. import _sketch
 from .validation import (
@@ -27,9 +31,11 @@ from .validation import (
     check_out,
     check_X,
     feature_dtype,
+    float_dtype,
 )
 
-__all__ = ["BATCH_ELEMENTS", "batch_rows", "row_batches", "feature_batches", "transform"]
+__all__ = ["BATCH_ELEMENTS", "batch_rows", "row_batches", "check_rows", "dense_rows",
+           "feature_batches", "transform"]
 
 # Working memory per batch of rows, in array elements (about 128 MiB of float64, 64 MiB of
 # float32).  Every batch wakes the OpenMP and FFT thread pools a few times; twice larger
@@ -51,13 +57,39 @@ def batch_rows(elements_per_row, batch_size=None):
 
 def row_batches(X, rows, dtype, row_offset=0, name="X"):
     """Yield ``(i0, i1, block)``: rows ``i0:i1`` of ``X`` as a C-contiguous array of
-    ``dtype``, checked for NaN/inf (the message names the row ``row_offset + i``)."""
+    ``dtype``, checked for NaN/inf (the message names the row ``row_offset + i``).
+
+    ``X`` is a checked array (a memmap is read one batch at a time) or a CSR matrix
+    (:func:`~ntkfast._engine.validation.check_X` with ``accept_sparse``), of which only the
+    batch is densified."""
     n = X.shape[0]
+    sparse = scipy.sparse.issparse(X)
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        block = np.ascontiguousarray(X[i0:i1], dtype=dtype)
+        block = X[i0:i1].toarray() if sparse else X[i0:i1]
+        block = np.ascontiguousarray(block, dtype=dtype)
         check_finite(block, name, row_offset=row_offset + i0)
         yield i0, i1, block
+        block = None  # one densified batch alive at a time, not two
+
+
+def check_rows(X, name="X"):
+    """Check every value of a checked ``X`` (NaN/inf name the row), one batch at a time: a
+    memmap is not read whole, a sparse matrix not densified whole."""
+    dtype = float_dtype(X.dtype, name)
+    for _, _, block in row_batches(X, batch_rows(X.shape[1]), dtype, name=name):
+        del block  # before the next batch is read
+
+
+def dense_rows(X, dtype, name="X"):
+    """A new C-contiguous ``dtype`` array of the rows of a checked ``X`` (e.g. a sparse
+    matrix), filled and checked one batch at a time (no second whole copy)."""
+    n, d = X.shape
+    check_allocation(n * d * np.dtype(dtype).itemsize, f"{name}: a dense {n} x {d} {np.dtype(dtype).name} copy")
+    out = np.empty((n, d), dtype=dtype)
+    for i0, i1, block in row_batches(X, batch_rows(d), dtype, name=name):
+        out[i0:i1] = block
+    return out
 
 
 def feature_batches(fmap, X, *, out=None, batch_size=None, row_offset=0, n_threads=1,
@@ -109,8 +141,9 @@ def feature_batches(fmap, X, *, out=None, batch_size=None, row_offset=0, n_threa
 
 def transform(fmap, X, out=None, batch_size=None, row_offset=0, n_threads=1, workspaces=None,
               progress=None):
-    """Features of ``X`` (checked here) into ``out`` (checked, or allocated); returns ``out``."""
-    X = check_X(X, fmap.n_features)
+    """Features of ``X`` (checked here; dense or sparse) into ``out`` (checked, or
+    allocated); returns ``out``."""
+    X = check_X(X, fmap.n_features, accept_sparse=True)
     n = X.shape[0]
     dtype = feature_dtype(X.dtype, fmap.dtype)
     if out is None:

@@ -8,13 +8,26 @@ that ``fit`` validates everything before it changes any fitted attribute, and a 
 parameters go through the very same checks (:mod:`ntkfast.io`).
 
 Messages follow the pattern "<argument>: expected <what>, got <what>": a ``TypeError`` for a
-value of the wrong kind, a ``ValueError`` for one out of range.
+value of the wrong kind, a ``ValueError`` for one out of range.  A constructor parameter that
+fails its declared constraint raises scikit-learn's ``InvalidParameterError`` (a subclass of
+both ``ValueError`` and ``TypeError``) with the same message, as scikit-learn's own estimators
+do.
+
+What scikit-learn defines for every estimator is taken from scikit-learn, not rewritten:
+feature names (``feature_names_in_``, the check that ``transform`` sees the columns of ``fit``
+in the same order: :func:`input_feature_names`, :func:`check_feature_names`) and the
+conversion of data frames, nullable pandas dtypes included (:func:`as_float_array`).
 """
 import mmap
 import numbers
 import os
+import sys
 
 import numpy as np
+import scipy.sparse
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import _check_feature_names, _get_feature_names
+from sklearn.utils.validation import check_array as _sklearn_check_array
 
 from .. import _sketch
 
@@ -268,7 +281,14 @@ def check_params(estimator, only=None):
     for name, constraint in constraints.items():
         if only is not None and name not in only:
             continue
-        checked[name] = constraint.check(params[name], name, checked)
+        try:
+            checked[name] = constraint.check(params[name], name, checked)
+        except InvalidParameterError:
+            raise
+        except (TypeError, ValueError) as exc:
+            # scikit-learn's exception for a constructor parameter (it subclasses both
+            # ValueError and TypeError, so either kind of refusal is still caught as before).
+            raise InvalidParameterError(str(exc)) from None
     return checked
 
 
@@ -277,19 +297,28 @@ def check_params(estimator, only=None):
 # --------------------------------------------------------------------------------------------
 
 def float_dtype(dtype, name):
-    """The dtype the kernels compute in: float32 stays float32, other floats become float64.
+    """The dtype the kernels compute in: float32 stays float32, every other real dtype
+    (other floats, integers, booleans) becomes float64, as scikit-learn casts them.
 
-    Integer, boolean, complex and object arrays are refused rather than silently cast: an
-    integer array is often a label or index array passed by mistake.
+    Integer data is common (uint8 images, counts); a float64 holds every integer up to 2**53
+    exactly.  Complex, object and string arrays are refused with ``TypeError``: the kernels
+    are functions of real vectors, and an object array may hold anything (strings, None).
     """
     dtype = np.dtype(dtype)
     if dtype == np.float32:
         return np.dtype(np.float32)
-    if dtype.kind == "f":
+    if dtype.kind in "fiub":
         return np.dtype(np.float64)
+    if dtype.kind == "c":
+        why = ("the kernels are defined for real vectors only; pass the real part, or the real "
+               "and imaginary parts as separate columns")
+    elif dtype.kind == "O":
+        why = (f"an object array may hold anything (strings, None); convert it to numbers "
+               f"first, e.g. {name}.astype(np.float64)")
+    else:
+        why = f"convert it to numbers first, e.g. {name}.astype(np.float64)"
     raise TypeError(
-        f"{name}: expected a floating-point array (float32 or float64), got dtype {dtype}; "
-        f"convert it first, e.g. {name}.astype(np.float64)"
+        f"{name}: expected an array of real numbers (float, integer or bool), got dtype {dtype}; {why}"
     )
 
 
@@ -301,17 +330,50 @@ def feature_dtype(x_dtype, fitted_dtype, name="X"):
     return np.dtype(np.result_type(float_dtype(x_dtype, name), float_dtype(fitted_dtype, "dtype_")))
 
 
-def as_float_array(X, name):
-    """``X`` as an ndarray of a float dtype, without copying an ndarray that already is one.
+def _is_pandas_frame(X):
+    pd = sys.modules.get("pandas")  # never imported here: a frame means it already is
+    return pd is not None and isinstance(X, pd.DataFrame)
 
-    Python sequences of numbers are converted to float64.  Memory-mapped arrays stay
-    memory-mapped (nothing is read here).
+
+def _frame_as_array(X, name):
+    """A pandas DataFrame as an ndarray of the dtype our rule gives its columns, converted
+    by scikit-learn's ``check_array`` (nullable ``Float64``/``Int64``/``boolean`` columns
+    included: ``pd.NA`` becomes NaN, refused where the values are checked)."""
+    dtypes = []
+    for column, dt in X.dtypes.items():
+        # Nullable (masked) pandas dtypes name their numpy dtype; others (object, string,
+        # category) have none and are refused like an object array.
+        np_dt = dt if isinstance(dt, np.dtype) else getattr(dt, "numpy_dtype", np.dtype(object))
+        try:
+            dtypes.append(float_dtype(np_dt, name))
+        except TypeError as exc:
+            raise TypeError(f"{exc} (column {column!r} of dtype {dt})") from None
+    target = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+    return _sklearn_check_array(
+        X, dtype=target, copy=False, ensure_all_finite=False, ensure_2d=False, allow_nd=True,
+        ensure_min_samples=0, ensure_min_features=0, input_name=name)
+
+
+def as_float_array(X, name, accept_sparse=False):
+    """``X`` as an ndarray of a real dtype, without copying an ndarray that already is one.
+
+    Python sequences of numbers are converted to float64, pandas frames by scikit-learn's
+    ``check_array`` to the dtype of :func:`float_dtype`.  Memory-mapped arrays stay
+    memory-mapped, integer arrays integer (nothing is read here: the batch loop casts one
+    batch at a time).  With ``accept_sparse``, a scipy sparse matrix or array is returned
+    in CSR format (converted once if needed, never densified: the batch loop densifies one
+    batch of rows at a time); otherwise it is refused.
     """
-    if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
-        raise TypeError(
-            f"{name}: expected a dense array, got a scipy sparse {type(X).__name__}; "
-            f"ntkfast has no sparse kernels: pass {name}.toarray() if it fits in memory"
-        )
+    if scipy.sparse.issparse(X):
+        if not accept_sparse:
+            raise TypeError(
+                f"{name}: expected a dense array, got a scipy sparse {type(X).__name__}; "
+                f"this function computes on dense rows: pass {name}.toarray() if it fits in memory "
+                f"(the estimators take sparse input)"
+            )
+        float_dtype(X.dtype, name)
+        # Rows are sliced batch by batch: CSR slices rows without touching the others.
+        return X if X.format == "csr" else X.tocsr()
     if isinstance(X, np.ma.MaskedArray):
         if np.ma.getmask(X) is not np.ma.nomask and np.ma.getmask(X).any():
             # np.asarray would drop the mask and compute with the hidden values.
@@ -320,6 +382,8 @@ def as_float_array(X, name):
                 f"fill or drop them first (e.g. {name}.filled(0.0))"
             )
         X = np.ma.getdata(X)
+    if _is_pandas_frame(X):
+        X = _frame_as_array(X, name)
     if not isinstance(X, np.ndarray):
         if hasattr(X, "__array__") or hasattr(X, "__array_interface__"):
             X = np.asarray(X)
@@ -348,12 +412,27 @@ def check_2d_shape(X, name, n_features=None):
         )
 
 
-def check_X(X, n_features=None, name="X"):
-    """``X`` checked for shape and float dtype only (no copy, nothing read: a memmap stays
-    one); its values are checked batch by batch where they are read."""
-    X = as_float_array(X, name)
+def check_X(X, n_features=None, name="X", accept_sparse=False):
+    """``X`` checked for shape and dtype only (no copy, nothing read: a memmap stays one, a
+    sparse matrix sparse when ``accept_sparse``); its values are checked batch by batch
+    where they are read (:func:`ntkfast._engine.batches.row_batches`)."""
+    X = as_float_array(X, name, accept_sparse)
     check_2d_shape(X, name, n_features)
     return X
+
+
+def input_feature_names(X):
+    """The feature names of ``X`` as scikit-learn defines them (the string column names of a
+    data frame, as an object array), or None: the value of ``feature_names_in_`` for a fit
+    on ``X``.  Computed here rather than set by scikit-learn's ``validate_data(reset=True)``
+    so that ``fit`` publishes it with the other fitted attributes, at once."""
+    return _get_feature_names(X)
+
+
+def check_feature_names(estimator, X):
+    """scikit-learn's check of ``X``'s column names against ``estimator.feature_names_in_``:
+    ValueError when they differ or are reordered, a warning when only one side has names."""
+    _check_feature_names(estimator, X, reset=False)
 
 
 def first_bad_row(X):
