@@ -19,13 +19,15 @@ SOURCES = ["_exact.pyx", "_sketch.pyx", "__init__.py"] + CAPI
 
 def check_wheel(path):
     names = zipfile.ZipFile(path).namelist()
-    missing = [f"ntkfast/{f}" for f in CAPI if f"ntkfast/{f}" not in names]
+    missing = [f"ntkfast/{f}" for f in CAPI + ["_engine/__init__.py"] if f"ntkfast/{f}" not in names]
     for ext in ("_exact", "_sketch"):
         if not any(n.startswith(f"ntkfast/{ext}.") and n.endswith((".so", ".pyd")) for n in names):
             missing.append(f"ntkfast/{ext} extension")
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
         missing.append("*.dist-info/licenses/LICENSE")
-    return missing, []
+    # Cython's generated C is a build intermediate (main's wheels carried 3.3 MB of it).
+    unwanted = [n for n in names if n.startswith("ntkfast/") and n.endswith(".c")]
+    return missing, unwanted
 
 
 def check_sdist(path):
