@@ -104,8 +104,9 @@ class BuildExt(build_ext):
         flags = _openmp_flags(self.compiler)
         if flags is None and os.environ.get("NTKFAST_REQUIRE_OPENMP", "0") not in ("", "0"):
             raise RuntimeError(
-                "ntkfast: NTKFAST_REQUIRE_OPENMP is set but the OpenMP probe failed to compile "
-                "and link with this compiler (see setup.py, _openmp_flags)."
+                "ntkfast: NTKFAST_REQUIRE_OPENMP is set but there is no OpenMP: the probe "
+                "did not compile and link with this compiler (see setup.py, _openmp_flags), "
+                "or NTKFAST_NO_OPENMP is set."
             )
         if flags is None:
             warnings.warn(
