@@ -23,7 +23,7 @@
  * alone, not on the thread count, the batch size or the block it falls in.
  *
  * The code uses GCC/Clang vector extensions (32-byte vectors: AVX on x86-64, two NEON
- * registers on arm64).  With GCC on x86-64 Linux the drivers are compiled twice, for
+ * registers on arm64).  With GCC on x86-64 glibc Linux the drivers are compiled twice, for
  * x86-64-v3 (AVX2 + FMA) and for the baseline, and the loader picks one per machine
  * (target_clones); the choice is made once per process, so results are reproducible on a
  * machine.  Other compilers get a plain C version of the same loops.  Compile-time
@@ -51,8 +51,24 @@
 #define NTKFAST_INLINE static inline
 #endif
 
+/* Multiversioning (target_clones) works through an ifunc: an IRELATIVE relocation that the
+ * dynamic loader resolves by calling a resolver, which only glibc's loader does.  So the
+ * guard is glibc itself (__GLIBC__, defined by glibc's <features.h>, which <string.h> above
+ * includes), not __linux__:
+ * - musl (musllinux wheels, Alpine): GCC configured for a musl target has no ifunc support
+ *   and rejects target_clones at compile time ("the call requires 'ifunc', which is not
+ *   supported by this target"; not reproducible on our glibc machines).  A glibc-configured
+ *   GCC with musl headers (Debian's musl-gcc) compiles it, but musl's loader then refuses
+ *   the program ("unsupported relocation type 37", R_X86_64_IRELATIVE; seen here).  musl's
+ *   headers define no __GLIBC__ (musl-gcc -dM: __linux__ but no __GLIBC__), so musl builds
+ *   get the baseline code, as with NTKFAST_NO_CLONES.
+ * - macOS: Mach-O has no ifunc; Apple clang is excluded by !__clang__ and a Homebrew GCC
+ *   on Darwin defines no __GLIBC__, so no clones there either.
+ * - Windows, other compilers: no clones.
+ * tests/test_packaging.py checks what NTKFAST_CLONES expands to with gcc and (where
+ * installed) musl-gcc, and runs the kernels built against musl. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) \
-    && defined(__linux__) && !defined(NTKFAST_NO_CLONES)
+    && defined(__GLIBC__) && !defined(NTKFAST_NO_CLONES)
 #define NTKFAST_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define NTKFAST_CLONES
