@@ -19,6 +19,7 @@ from ._engine.validation import (
     Bool,
     Depth,
     Int,
+    NonNegative,
     OneOf,
     RandomState,
     SketchWidth,
@@ -420,7 +421,7 @@ class NTKRandomFeatures(_FeatureTransformer):
     ``a_h = Phi0(phi_{h-1})`` (step features), and
     ``psi_h = [phi_h, TensorSketch(psi_{h-1}, a_h)]``, so that
     ``<psi_L(x), psi_L(y)>`` estimates :func:`ntkfast.ntk_kernel` and ``<phi_L(x), phi_L(y)>``
-    estimates :func:`ntkfast.nngp_kernel` (both without bias).  The step features are never
+    estimates :func:`ntkfast.nngp_kernel` (both with the same ``bias``).  The step features are never
     stored: each one is hashed into the CountSketch as soon as its pre-activation is
     computed.  Cost per row: ``O(d m + L (m^2 + ms log ms))``, linear in ``n`` and ``d``.
 
@@ -442,6 +443,15 @@ class NTKRandomFeatures(_FeatureTransformer):
         Source of every random quantity drawn in ``fit``.
     n_threads : int, optional
         OpenMP (and FFT) threads; default: the current OpenMP limit.
+    bias : float >= 0, default=0.0
+        Bias variance ``b`` of the network, as in ``ntk_kernel(X, bias=b)`` and
+        ``nngp_kernel(X, bias=b)`` (``b`` added to every ``Sigma_h``, SPEC section 2).  With
+        ``b > 0`` a constant feature ``sqrt(b)`` follows the input and the ReLU features of
+        every layer (``phi_h = [Phi1(phi_{h-1}), sqrt(b)]``); the output width stays
+        ``n_components``, so that column is taken from the ReLU features:
+        ``m1 = n_components - ms - 1`` (``n_components - 1`` for NNGP), and
+        ``sketch_components`` is at most ``n_components - 2``.  ``b = 0`` adds no column:
+        the features are those of a model without the parameter, bit for bit.
 
     Attributes
     ----------
@@ -452,17 +462,20 @@ class NTKRandomFeatures(_FeatureTransformer):
     feature_names_in_ : ndarray of shape (n_features_in_,), object
         The string column names of a data frame ``X`` (only then defined).  The output
         names are ``get_feature_names_out()``: ``"<classname><i>"``.
+    bias_ : float
+        The bias variance ``b`` of the fit.
     n_relu_ : int
         ``m1`` (equal to the number of step features ``m0``).
     n_sketch_ : int
         ``ms`` (0 for ``kernel="nngp"``).
     relu_weights_, step_weights_ : lists of ``depth`` arrays
         Sampled rows of each layer, shapes ``(m1, d_h)`` and ``(m0, d_h)`` with
-        ``d_1 = n_features_in_`` and ``d_h = m1`` after.  ``step_weights_`` is empty for NNGP.
+        ``d_1 = n_features_in_`` and ``d_h = m1`` after (one more, the bias column, with
+        ``bias > 0``).  ``step_weights_`` is empty for NNGP.
     relu_scales_ : list of ``depth`` arrays of shape (m1,)
     sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
         CountSketch of ``psi_{h-1}`` into ``ms`` buckets (length ``n_features_in_`` for the
-        first layer, ``m1 + ms`` after).  Empty for NNGP.
+        first layer, ``m1 + ms`` after; one more with ``bias > 0``).  Empty for NNGP.
     step_indices_, step_signs_ : lists of ``depth`` arrays of length m0
         CountSketch of the step features ``a_h``.  Empty for NNGP.
 
@@ -487,16 +500,17 @@ class NTKRandomFeatures(_FeatureTransformer):
         "depth": Depth(),
         "n_components": Int(2),
         "kernel": OneOf("ntk", "nngp"),
+        "bias": NonNegative(),
         "sketch_components": SketchWidth(),
         "leverage": Bool(),
         "random_state": RandomState(),
         "n_threads": Threads(),
     }
-    _fitted_names = ("n_relu_", "n_sketch_", "relu_weights_", "relu_scales_", "step_weights_",
+    _fitted_names = ("n_relu_", "n_sketch_", "bias_", "relu_weights_", "relu_scales_", "step_weights_",
                      "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
-                 kernel="ntk", random_state=None, n_threads=None):
+                 kernel="ntk", random_state=None, n_threads=None, bias=0.0):
         self.depth = depth
         self.n_components = n_components
         self.sketch_components = sketch_components
@@ -504,29 +518,42 @@ class NTKRandomFeatures(_FeatureTransformer):
         self.kernel = kernel
         self.random_state = random_state
         self.n_threads = n_threads
+        self.bias = bias
+
+    def __setstate__(self, d):
+        # Pickles of models from before the bias parameter: no bias.
+        d.setdefault("bias", 0.0)
+        if "n_relu_" in d:
+            d.setdefault("bias_", 0.0)
+        super().__setstate__(d)
 
     @staticmethod
     def _widths(params):
-        """``(m1, ms)`` from checked parameters."""
+        """``(m1, ms)`` from checked parameters (the bias column, if any, taken from m1)."""
         nc = params["n_components"]
+        e = 1 if params.get("bias", 0.0) > 0 else 0
         if params["kernel"] == "nngp":
-            return nc, 0
+            return nc - e, 0
         ms = params["sketch_components"]
-        ms = default_sketch_components(nc) if ms is None else ms
-        return nc - ms, ms
+        if ms is None:
+            ms = default_sketch_components(nc)
+            if e:
+                ms = min(ms, nc - 2)
+        return nc - e - ms, ms
 
     def _draw(self, params, d, dtype):
         depth, leverage = params["depth"], params["leverage"]
         m1, ms = self._widths(params)
         ntk = ms > 0
-        n_weights = (d + (depth - 1) * m1) * m1 * (2 if ntk else 1)
+        e = 1 if params["bias"] > 0 else 0
+        n_weights = (d + e + (depth - 1) * (m1 + e)) * m1 * (2 if ntk else 1)
         check_allocation(
             2 * 8 * n_weights, f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
         )
         rng = params["random_state"]
-        a = {name: [] for name in self._fitted_names[2:]}
-        a["n_relu_"], a["n_sketch_"] = m1, ms
-        d_in, d_psi = d, d
+        a = {name: [] for name in self._LAYER_LISTS}
+        a["n_relu_"], a["n_sketch_"], a["bias_"] = m1, ms, params["bias"]
+        d_in, d_psi = d + e, d + e
         for _ in range(depth):
             if ntk:
                 a["step_weights_"].append(_gaussian_rows(rng, m1, d_in).astype(dtype))
@@ -538,13 +565,14 @@ class NTKRandomFeatures(_FeatureTransformer):
                 a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
                 a["step_indices_"].append(rng.integers(0, ms, size=m1).astype(np.intp))
                 a["step_signs_"].append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
-            d_in, d_psi = m1, m1 + ms
+            d_in, d_psi = m1 + e, m1 + e + ms
         return a
 
     def _build_map(self, a):
         return NTKMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["dtype_"],
                       a["relu_weights_"], a["relu_scales_"], a["step_weights_"],
-                      a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"])
+                      a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"],
+                      a["bias_"])
 
     _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
@@ -572,7 +600,8 @@ class NTKRandomFeatures(_FeatureTransformer):
                         f"got {n_relu}/{n_sketch}")
         dtype = reader.dtype(prefix + "dtype_")
         a = {name: [] for name in cls._LAYER_LISTS}
-        d_in, d_psi = d, d
+        e = 1 if params["bias"] > 0 else 0
+        d_in, d_psi = d + e, d + e
         for h in range(depth):
             k = f".{h}"
             a["relu_weights_"].append(reader.array(prefix + "relu_weights_" + k, (m1, d_in), dtype=dtype))
@@ -584,7 +613,7 @@ class NTKRandomFeatures(_FeatureTransformer):
                     sg = reader.array(f"{prefix}{name}_signs_{k}", (length,), kinds="i", dtype=np.int8)
                     a[f"{name}_indices_"].append(idx.astype(np.intp, copy=False))
                     a[f"{name}_signs_"].append(sg)
-            d_in, d_psi = m1, m1 + ms
-        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms,
+            d_in, d_psi = m1 + e, m1 + e + ms
+        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms, bias_=params["bias"],
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

@@ -293,6 +293,11 @@ class ModelReader:
         if not isinstance(params, dict):
             self.fail(f"{key!r}: expected a JSON object of parameters, got {type(params).__name__}")
         expected = set(cls().get_params(deep=False))
+        params = dict(params)
+        for name, default in _PARAMETERS_ADDED_LATER.items():
+            # Files written before a parameter existed: its default is the old behaviour.
+            if name in expected and name not in params:
+                params[name] = default
         if set(params) != expected:
             self.fail(
                 f"{key!r}: expected the parameters {sorted(expected)} of {cls.__name__}, "
@@ -309,6 +314,11 @@ class ModelReader:
         except (TypeError, ValueError) as exc:
             self.fail(f"{key}: invalid parameters ({exc})")
         return est, checked
+
+
+# Parameters added after model files of their class were first written, with the value that
+# gives the behaviour of those files (used when a file's __params__ lacks them).
+_PARAMETERS_ADDED_LATER = {"bias": 0.0}  # NTKRandomFeatures (issue 15)
 
 
 def load_model(path, return_metadata=False):

@@ -51,7 +51,8 @@ __all__ = ["ExactNTKRidge", "NTKRidge", "NTKRidgeClassifier"]
 _KERNEL_BLOCK_ELEMENTS = 1 << 22
 
 # The parameters a ridge model passes on to its NTKRandomFeatures.
-_FEATURE_PARAMS = ("depth", "n_components", "kernel", "sketch_components", "leverage")
+# (bias before sketch_components: its check depends on the bias.)
+_FEATURE_PARAMS = ("depth", "n_components", "kernel", "bias", "sketch_components", "leverage")
 
 _SCALE_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler in a Pipeline)"
 
@@ -74,7 +75,7 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
                  kernel="ntk", alpha=1.0, fit_intercept=True, validation_fraction=0.1,
-                 batch_size=None, verbose=False, random_state=None, n_threads=None):
+                 batch_size=None, verbose=False, random_state=None, n_threads=None, bias=0.0):
         self.depth = depth
         self.n_components = n_components
         self.sketch_components = sketch_components
@@ -87,6 +88,7 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         self.verbose = verbose
         self.random_state = random_state
         self.n_threads = n_threads
+        self.bias = bias
 
     def _fit_stats(self, params, X, Y, adapter=None):
         """Draw the features, stream ``X`` (in memory, or through a lazy ``adapter``),
@@ -174,7 +176,7 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         d = reader.integer(prefix + "n_features_in_", 1)
         if d != rf.n_features_in_:
             reader.fail(f"n_features_in_: expected {rf.n_features_in_} (as in the features), got {d}")
-        n_out = rf.n_relu_ + rf.n_sketch_
+        n_out = rf.n_relu_ + rf.n_sketch_ + (1 if rf.bias_ > 0 else 0)  # the bias column
         attributes = cls._load_coefs(reader, prefix, n_out)
         alphas = params["alpha"]
         alpha = float(reader.array(prefix + "alpha_", (), dtype=np.float64))
@@ -200,8 +202,9 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
 
     Parameters
     ----------
-    depth, n_components, sketch_components, leverage, kernel
-        Passed to :class:`ntkfast.NTKRandomFeatures`.
+    depth, n_components, sketch_components, leverage, kernel, bias
+        Passed to :class:`ntkfast.NTKRandomFeatures` (``bias``: the bias variance of the
+        network, default 0.0).
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty.  With several values, a fraction ``validation_fraction`` of the rows
         is held out; every alpha is solved exactly on the training Gram matrix (a Cholesky
@@ -339,8 +342,9 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
 
     Parameters
     ----------
-    depth, n_components, sketch_components, leverage, kernel
-        Passed to :class:`ntkfast.NTKRandomFeatures`.
+    depth, n_components, sketch_components, leverage, kernel, bias
+        Passed to :class:`ntkfast.NTKRandomFeatures` (``bias``: the bias variance of the
+        network, default 0.0).
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty, as in :class:`NTKRidge`.  With several values, the held-out mean
         squared error on the +1/-1 targets chooses one (as

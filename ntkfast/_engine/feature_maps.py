@@ -116,11 +116,20 @@ class NTKMap(FeatureMap):
     Per layer: ``phi_h = Phi1(phi_{h-1})`` and, for the NTK,
     ``psi_h = [phi_h, TS(psi_{h-1}, a_h)]`` with ``a_h = Phi0(phi_{h-1})`` hashed straight into
     its CountSketch (never stored).
+
+    With a bias variance ``b > 0`` a constant column ``sqrt(b)`` follows the input and the
+    ReLU features of every layer: ``phi_0 = psi_0 = [x, sqrt(b)]``,
+    ``phi_h = [Phi1(phi_{h-1}), sqrt(b)]`` (so the weights of layer h read ``d_h + 1``
+    inputs and ``psi_h`` is ``m1 + 1 + ms`` wide).  ``b == 0`` adds no column.
     """
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
-                 step_weights, sketch_indices, sketch_signs, step_indices, step_signs):
+                 step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0):
         dtype = np.dtype(dtype)
+        bias = float(bias)
+        if not np.isfinite(bias) or bias < 0:
+            raise ValueError(f"bias_: expected a finite number >= 0, got {bias}")
+        e = 1 if bias > 0 else 0  # the bias column
         d, m1, ms = n_features, n_relu, n_sketch
         depth = len(relu_weights)
         if depth < 1:
@@ -135,7 +144,7 @@ class NTKMap(FeatureMap):
                 raise ValueError(f"{name}: expected a list of {want} arrays (one per layer), "
                                  f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
         self._layers = []
-        d_in, d_psi = d, d
+        d_in, d_psi = d + e, d + e
         for h in range(depth):
             relu_w = check_weights(relu_weights[h], (m1, d_in), dtype, f"relu_weights_[{h}]")
             relu_s = check_weights(relu_scales[h], (m1,), dtype, f"relu_scales_[{h}]")
@@ -151,10 +160,12 @@ class NTKMap(FeatureMap):
                 self._layers.append((relu_w, relu_s, step_w, si, ss, ti, ts))
             else:
                 self._layers.append((relu_w, relu_s, None, None, None, None, None))
-            d_in, d_psi = m1, m1 + ms
-        # Per row: two layer buffers, two CountSketches and their spectra.
-        super().__init__(d, m1 + ms, dtype, 4 * (m1 + ms))
+            d_in, d_psi = m1 + e, m1 + e + ms
+        # Per row: two layer buffers, two CountSketches and their spectra (and the input
+        # with its bias column).
+        super().__init__(d, m1 + e + ms, dtype, 4 * (m1 + e + ms) + e * (d + 1))
         self.depth, self.n_relu, self.n_sketch = depth, m1, ms
+        self.bias, self.bias_columns = bias, e
         self.compiled(dtype)
 
     def _compile(self, dtype):
@@ -173,9 +184,11 @@ class NTKMap(FeatureMap):
     def workspace(self, rows, dtype, n_threads):
         """Arrays reused by every batch of one transform (none is allocated per batch): the
         inner layers' psi_h, the two CountSketches and their spectra, the step features of
-        one block per thread."""
-        m1, ms, depth = self.n_relu, self.n_sketch, self.depth
-        layers = [np.empty((rows, m1 + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
+        one block per thread; with a bias, the input rows and their bias column."""
+        m1, ms, depth, e = self.n_relu, self.n_sketch, self.depth, self.bias_columns
+        layers = [np.empty((rows, m1 + e + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
+        if e:  # last: the input rows and their bias column
+            layers.append(np.empty((rows, self.n_features + 1), dtype=dtype))
         if not ms:
             return layers, None
         cdtype = complex_dtype(dtype)
@@ -186,14 +199,21 @@ class NTKMap(FeatureMap):
 
     def run(self, Xb, out, compiled, workspace, n_threads):
         dtype = Xb.dtype
-        m1, ms, depth = self.n_relu, self.n_sketch, self.depth
+        m1, ms, depth, e = self.n_relu, self.n_sketch, self.depth, self.bias_columns
         R = Xb.shape[0]
         layers, sketch = workspace
         step_scale = dtype.type(np.sqrt(2.0 / m1))
         fft_workers = fft_threads(n_threads, R, ms)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
+        root_bias = dtype.type(np.sqrt(self.bias))
+        if e:
+            psi = layers[-1][:R]  # psi_0 = [x, sqrt(b)]
+            psi[:, :-1] = Xb
+            psi[:, -1] = root_bias
         for h, (relu, step, si, ss, ti, ts) in enumerate(compiled):
             dest = out if h == depth - 1 else layers[h % 2][:R]
+            if e:  # phi_h = [Phi1(phi_{h-1}), sqrt(b)]
+                dest[:, m1] = root_bias
             if not ms:
                 _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
             else:
@@ -206,7 +226,7 @@ class NTKMap(FeatureMap):
                 rfft_rows(cs_psi, spec_psi, fft_workers)
                 rfft_rows(cs_step, spec_step, fft_workers)
                 multiply_spectra(spec_psi, spec_step, n_threads)
-                irfft_rows(spec_psi, ms, dest[:, m1:], fft_workers)
+                irfft_rows(spec_psi, ms, dest[:, m1 + e:], fft_workers)
             psi = dest
 
 

@@ -246,13 +246,20 @@ class Optional(Constraint):
 
 class SketchWidth(Constraint):
     """``sketch_components`` of the NTK features: None (the default split) or an integer in
-    ``[1, n_components - 1]``; ignored (None) for ``kernel="nngp"``.  Declared after
-    ``n_components`` and ``kernel``."""
+    ``[1, n_components - 1]`` (``[1, n_components - 2]`` with ``bias > 0``: the bias takes
+    one column); ignored (None) for ``kernel="nngp"``.  Declared after ``n_components``,
+    ``kernel`` and ``bias`` (when the estimator has one)."""
 
     def check(self, value, name, checked):
-        if checked.get("kernel") == "nngp" or value is None:
+        if checked.get("kernel") == "nngp":
             return None
-        return check_int(value, name, 1, checked["n_components"] - 1)
+        bias_column = 1 if checked.get("bias", 0.0) > 0 else 0
+        if bias_column and checked["n_components"] < 3:
+            raise ValueError(f"n_components: expected >= 3 with kernel='ntk' and bias > 0 "
+                             f"(a ReLU feature, the bias column and a sketch), got {checked['n_components']}")
+        if value is None:
+            return None
+        return check_int(value, name, 1, checked["n_components"] - 1 - bias_column)
 
 
 class HoldoutFraction(Constraint):
