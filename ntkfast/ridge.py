@@ -176,7 +176,7 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         d = reader.integer(prefix + "n_features_in_", 1)
         if d != rf.n_features_in_:
             reader.fail(f"n_features_in_: expected {rf.n_features_in_} (as in the features), got {d}")
-        n_out = rf.n_relu_ + rf.n_sketch_ + (1 if rf.bias_ > 0 else 0)  # the bias column
+        n_out = feature_maps.of(rf).n_output   # the feature map's width (a bias column included)
         attributes = cls._load_coefs(reader, prefix, n_out)
         alphas = params["alpha"]
         alpha = float(reader.array(prefix + "alpha_", (), dtype=np.float64))

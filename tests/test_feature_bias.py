@@ -216,3 +216,18 @@ def test_ridge_passes_the_bias_on(tmp_path, cls):
     back = load_model(old)
     assert back.bias == 0.0 and back.features_.bias_ == 0.0
     np.testing.assert_array_equal(back.predict(X), old_model.predict(X))
+
+
+def test_cli_transform_with_a_biased_model_file(tmp_path):
+    # A model saved from Python with a bias: the command line's output has the feature map's
+    # width (the bias column included) and equals the in-memory transform.
+    from ntkfast.cli import main
+    from ntkfast.io import save_model
+
+    X = np.random.default_rng(3).standard_normal((50, 4))
+    rf = ntkfast.NTKRandomFeatures(depth=2, n_components=64, bias=0.5, random_state=0).fit(X)
+    np.save(tmp_path / "X.npy", X)
+    save_model(rf, tmp_path / "rf.npz")
+    assert main(["transform", "--data", str(tmp_path / "X.npy"), "--out", str(tmp_path / "P.npy"),
+                 "--model", str(tmp_path / "rf.npz"), "-q"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "P.npy"), rf.transform(X))

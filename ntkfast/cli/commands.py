@@ -309,8 +309,8 @@ def transform(args):
     if X.shape[1] != rf.n_features_in_:
         raise CLIError(f"{args.data}: expected {rf.n_features_in_} feature columns (as in the "
                        f"model), got {X.shape[1]}")
-    n, n_out = X.shape[0], rf.n_relu_ + rf.n_sketch_
     fmap = feature_maps.of(rf)
+    n, n_out = X.shape[0], fmap.n_output   # the feature map's width (a bias column included)
     n_threads = resolve_n_threads(rf.n_threads)
     in_dtype = np.float32 if X.dtype == np.float32 else np.float64
     dtype = feature_dtype(np.dtype(in_dtype), rf.dtype_)
