@@ -17,10 +17,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import feature_maps, lazy, state
-from ._engine.batches import dense_rows, feature_batches, row_batches
+from ._engine.batches import dense_rows, row_batches
 from ._engine.exact import exact_kernel
 from ._engine.progress import progress_bar, stage
-from ._engine.ridge_stats import accumulate, check_stats_finite, cho_factor_inplace, select_and_solve
+from ._engine.ridge_stats import (
+    accumulate,
+    check_stats_finite,
+    cho_factor_inplace,
+    predict_rows,
+    select_and_solve,
+)
 from ._engine.validation import (
     Alphas,
     Bool,
@@ -140,13 +146,8 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         X = check_X(X, n_in, accept_sparse=True)
         n = X.shape[0]
         check_allocation(n * W.shape[0] * 8, f"X: {n} x {W.shape[0]} float64 predictions")
-        out = np.empty((n, W.shape[0]), dtype=np.float64)
         with progress_bar(bool(self.verbose), n, f"{type(self).__name__}.predict") as bar:
-            for i0, i1, P in feature_batches(fmap, X, batch_size=self.batch_size,
-                                             n_threads=n_threads, progress=bar.update):
-                np.matmul(P.astype(np.float64, copy=False), W.T, out=out[i0:i1])
-        out += intercept
-        check_finite_result(out, "X: predictions", 0, _SCALE_HINT)
+            out = predict_rows(fmap, W, intercept, X, self.batch_size, 0, n_threads, bar.update)
         return out, np.ndim(coef)
 
     def __ntkfast_state__(self):

@@ -413,3 +413,14 @@ def test_fitted_arrays_stay_read_only_through_pickle_and_assignment():
     rf.relu_weights_ = [rf.relu_weights_[0], new]
     rf.transform(X)
     assert not new.flags.writeable
+
+
+def test_dask_predictions_that_overflow_are_an_error_too():
+    # The dask blocks run the same prediction loop as the in-memory predict.
+    da = pytest.importorskip("dask.array")
+    X, y = _data(), _data()[:, 0]
+    model = ntkfast.NTKRidge(n_components=64, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.predict(da.from_array(X * 1e200, chunks=50)).compute(),
+                               model.predict(X * 1e200), rtol=1e-12)
+    with pytest.raises(ValueError, match="overflow"):
+        model.predict(da.from_array(X * 1e307, chunks=50)).compute(scheduler="sync")

@@ -22,8 +22,8 @@ import sys
 import numpy as np
 
 from . import lazy
-from .batches import feature_batches, transform as transform_rows
-from .ridge_stats import accumulate
+from .batches import transform as transform_rows
+from .ridge_stats import accumulate, predict_rows
 from .validation import (
     check_2d_shape,
     check_finite,
@@ -115,12 +115,7 @@ def _block_stats(fmap, Xb, Yb, row_offset, batch_size, holdout, n_threads):
 
 def _predict_block(block, state, batch_size, n_threads, block_info=None):
     fmap, W, intercept = state
-    out = np.empty((block.shape[0], W.shape[0]), dtype=np.float64)
-    for i0, i1, P in feature_batches(fmap, block, batch_size=batch_size,
-                                     row_offset=_block_offset(block_info), n_threads=n_threads):
-        np.matmul(P.astype(np.float64, copy=False), W.T, out=out[i0:i1])
-    out += intercept
-    return out
+    return predict_rows(fmap, W, intercept, block, batch_size, _block_offset(block_info), n_threads)
 
 
 def _add_stats(*parts):

@@ -19,9 +19,10 @@ from scipy.linalg.blas import dsymm, dsyr, dsyrk
 from scipy.linalg.lapack import dpstrf
 
 from .batches import feature_batches
+from .validation import check_finite_result
 from .progress import progress_bar
 
-__all__ = ["RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
+__all__ = ["predict_rows", "RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
            "check_stats_finite", "select_and_solve", "choose_method",
            "centred_union"]
 
@@ -195,6 +196,26 @@ def accumulate(fmap, X, Y, batch_size=None, row_offset=0, holdout=None, n_thread
             else:
                 train.add_rows(P, Yb)
     return train, val
+
+
+_PREDICT_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler in a Pipeline)"
+
+
+def predict_rows(fmap, W, intercept, X, batch_size=None, row_offset=0, n_threads=1, progress=None):
+    """``features(X) @ W.T + intercept`` in float64, shape ``(n, t)``, batch by batch.
+
+    The one prediction loop of the ridge models, in memory and in every dask block: ``X``
+    is a checked array (features in ``feature_dtype(X, fmap.dtype)``), ``W`` the ``(t, m)``
+    coefficients.  Predictions that overflow float64 raise ValueError naming the row
+    (``row_offset + i``).
+    """
+    out = np.empty((X.shape[0], W.shape[0]), dtype=np.float64)
+    for i0, i1, P in feature_batches(fmap, X, batch_size=batch_size, row_offset=row_offset,
+                                     n_threads=n_threads, progress=progress):
+        np.matmul(P.astype(np.float64, copy=False), W.T, out=out[i0:i1])
+    out += intercept
+    check_finite_result(out, "X: predictions", row_offset, _PREDICT_HINT)
+    return out
 
 
 # scipy's bundled OpenBLAS (0.3.30) crashed the interpreter (SIGSEGV) in a multi-threaded
