@@ -12,6 +12,17 @@ def _hash(rng, k, D, sign_dtype=np.float64, idx_dtype=np.int64):
     return rng.integers(0, D, size=k).astype(idx_dtype), rng.choice([-1, 1], size=k).astype(sign_dtype)
 
 
+def _sketch_estimates(rng, U, V, D, reps):
+    """``<TS(U[0], V[0]), TS(U[1], V[1])>`` for ``reps`` independent draws of the two hashes."""
+    est = np.empty(reps)
+    for r in range(reps):
+        iu, su = _hash(rng, U.shape[1], D)
+        iv, sv = _hash(rng, V.shape[1], D)
+        T = ntkfast.tensor_sketch(U, V, iu, su, iv, sv, D)
+        est[r] = T[0] @ T[1]
+    return est
+
+
 def test_count_sketch_golden():
     X = np.array([[1.0, 2.0, 3.0, 4.0]])
     out = ntkfast.count_sketch(X, np.array([0, 2, 0, 1]), np.array([1, -1, -1, 1]), 3)
@@ -97,12 +108,7 @@ def test_tensor_sketch_unbiased_inner_product():
     ku, kv, D, reps = 7, 5, 16, 3000
     U = rng.normal(size=(2, ku))
     V = rng.normal(size=(2, kv))
-    est = np.empty(reps)
-    for r in range(reps):
-        iu, su = _hash(rng, ku, D)
-        iv, sv = _hash(rng, kv, D)
-        T = ntkfast.tensor_sketch(U, V, iu, su, iv, sv, D)
-        est[r] = T[0] @ T[1]
+    est = _sketch_estimates(rng, U, V, D, reps)
     truth = (U[0] @ U[1]) * (V[0] @ V[1])
     se = est.std(ddof=1) / np.sqrt(reps)
     assert abs(est.mean() - truth) < 5 * se + 1e-12
@@ -150,12 +156,7 @@ def test_tensor_sketch_variance_shrinks_like_1_over_D():
     U, V = rng.normal(size=(2, ku)), rng.normal(size=(2, kv))
     variances = {}
     for D in (4, 16, 64):
-        est = np.empty(reps)
-        for r in range(reps):
-            iu, su = _hash(rng, ku, D)
-            iv, sv = _hash(rng, kv, D)
-            T = ntkfast.tensor_sketch(U, V, iu, su, iv, sv, D)
-            est[r] = T[0] @ T[1]
+        est = _sketch_estimates(rng, U, V, D, reps)
         s2 = est.var(ddof=1)
         m4 = np.mean((est - est.mean()) ** 4)
         se = np.sqrt(max(m4 - s2 * s2, 0.0) / reps)
