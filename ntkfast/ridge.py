@@ -20,6 +20,7 @@ from ._engine import feature_maps, lazy, state
 from ._engine.batches import dense_rows, row_batches
 from ._engine.exact import exact_kernel
 from ._engine.progress import progress_bar, stage
+from ._engine.ridge_dual import dual_select_and_solve, use_dual
 from ._engine.ridge_stats import (
     accumulate,
     check_stats_finite,
@@ -107,12 +108,28 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         features.fit(np.zeros((1, X.shape[1]), dtype=float_dtype(X.dtype, "X")))
         fmap = feature_maps.of(features)
         m, alphas = fmap.n_output, params["alpha"]
+        holdout = None if alphas.size == 1 else (holdout_seed, params["validation_fraction"])
+        n_threads, batch_size = params["n_threads"], params["batch_size"]
+        if adapter is None and use_dual(X.shape[0], m):
+            # Fewer rows than features: the n x n dual is the cheaper exact route.
+            alpha, cv_mse, W, b = dual_select_and_solve(
+                fmap, X, Y, alphas, params["fit_intercept"], holdout, batch_size, n_threads,
+                params["verbose"], f"{type(self).__name__}.fit")
+        else:
+            alpha, cv_mse, W, b = self._solve_primal(fmap, X, Y, alphas, holdout, params, adapter)
+        check_finite_result(W, "X, y: ridge coefficients", 0, _SCALE_HINT)
+        # _holdout_seed: the hold-out can be recomputed (holdout_mask) to audit cv_mse_.
+        return {"features_": features, "alpha_": alpha, "cv_mse_": cv_mse,
+                "n_features_in_": X.shape[1], "_holdout_seed": None if holdout is None else holdout[0]}, W, b
+
+    def _solve_primal(self, fmap, X, Y, alphas, holdout, params, adapter):
+        """The ``m x m`` statistics, streamed (in memory or through ``adapter``), and their solve."""
+        m = fmap.n_output
+        n_threads, batch_size = params["n_threads"], params["batch_size"]
         check_allocation(
             (3 if alphas.size == 1 else 6) * m * m * 8,
             f"n_components: ridge statistics for {m} features (several {m} x {m} float64 matrices)",
         )
-        holdout = None if alphas.size == 1 else (holdout_seed, params["validation_fraction"])
-        n_threads, batch_size = params["n_threads"], params["batch_size"]
         if adapter is not None:
             train, val = adapter.ridge_stats(fmap, X, Y, batch_size, holdout, n_threads)
         else:
@@ -121,13 +138,8 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         for s in (train, val):
             if s is not None:
                 check_stats_finite(s)
-        alpha, cv_mse, W, b = select_and_solve(train, val, alphas, params["fit_intercept"],
-                                               verbose=params["verbose"],
-                                               desc=f"{type(self).__name__}.fit: solve")
-        check_finite_result(W, "X, y: ridge coefficients", 0, _SCALE_HINT)
-        # _holdout_seed: the hold-out can be recomputed (holdout_mask) to audit cv_mse_.
-        return {"features_": features, "alpha_": alpha, "cv_mse_": cv_mse,
-                "n_features_in_": X.shape[1], "_holdout_seed": None if holdout is None else holdout[0]}, W, b
+        return select_and_solve(train, val, alphas, params["fit_intercept"],
+                                verbose=params["verbose"], desc=f"{type(self).__name__}.fit: solve")
 
     def _decision(self, X):
         """``(features(X) @ coef_.T + intercept_, coef_.ndim)``: batch by batch, float64, 2-D,

@@ -182,8 +182,13 @@ def _specific_cases():
                                            MemoryError, r"^n_components: .*would need [\d.]+ TiB"),
         "NTKRidge-n_components": (lambda: ntkfast.NTKRidge(n_components=10**12).fit(X, X[:, 0]),
                                   MemoryError, r"^n_components: .*would need [\d.]+ TiB"),
-        "NTKRidge-n_components-statistics": (lambda: ntkfast.NTKRidge(n_components=10**6, depth=1).fit(X, X[:, 0]),
-                                             MemoryError, r"^n_components: ridge statistics.*would need"),
+        # at least as many rows as features: the m x m statistics; fewer: the n x n dual
+        "NTKRidge-n_components-statistics": (
+            lambda: ntkfast.NTKRidge(n_components=10**6, depth=1).fit(big_rows[:10**6], big_rows[:10**6, 0]),
+            MemoryError, r"^n_components: ridge statistics.*would need"),
+        "NTKRidge-n_components-dual": (
+            lambda: ntkfast.NTKRidge(n_components=10**6, depth=1).fit(big_rows[:10**4], big_rows[:10**4, 0]),
+            MemoryError, r"^n_components: the dual ridge system for 10000 rows and 1000000 features would need"),
         "ntk_kernel-10^7 rows": (lambda: ntkfast.ntk_kernel(big_rows), MemoryError,
                                  r"^X: a 10000000 x 10000000 float64 kernel matrix would need 727.6 TiB"),
         "nngp_kernel-10^7 rows Y": (lambda: ntkfast.nngp_kernel(big_rows, big_rows.astype(np.float32, copy=False)),
