@@ -22,7 +22,7 @@ from scipy.linalg.blas import dsyrk
 
 from .batches import feature_batches
 from .progress import progress_bar
-from .ridge_stats import _solve_in_place, holdout_mask
+from .ridge_stats import _mixed_solve, _solve_in_place, holdout_mask, largest_eigenvalue
 from .validation import check_allocation
 
 __all__ = ["use_dual", "dual_select_and_solve"]
@@ -116,12 +116,16 @@ def dual_select_and_solve(fmap, X, Y, alphas, fit_intercept, holdout=None, batch
             K_tr = np.asfortranarray(K[:n_tr, :n_tr])
             K_cross = K[:n_tr, n_tr:]  # upper triangle: every training index < every validation one
             R = Yp[:n_tr] - ybar
-            work = np.empty_like(K_tr, order="F")
+            work = None  # the float64 route's copy of K_tr (it factors in place)
             cv_mse = np.empty(alphas.shape[0])
+            lam = largest_eigenvalue(K_tr)
             for k, a in enumerate(alphas):
                 bar.set_postfix_str(f"Cholesky {n_tr} x {n_tr}, alpha={a:g}")
-                np.copyto(work, K_tr)
-                A = _solve_in_place(work, R, float(a), lambda: K_tr.copy(order="F"))
+                A = _mixed_solve(K_tr, R, float(a), lam)
+                if A is None:
+                    work = np.empty_like(K_tr, order="F") if work is None else work
+                    np.copyto(work, K_tr)
+                    A = _solve_in_place(work, R, float(a), lambda: K_tr.copy(order="F"))
                 pred = K_cross.T @ A + ybar
                 cv_mse[k] = float(np.mean((pred - Yp[n_tr:]) ** 2))
                 bar.update(1)
@@ -145,7 +149,7 @@ def dual_select_and_solve(fmap, X, Y, alphas, fit_intercept, holdout=None, batch
         K_all = np.asfortranarray(K)
         del K
         # The eigendecomposition fallback needs K again: rebuild it from P (rare).
-        A = _solve_in_place(K_all, R, alpha, lambda: _refill(P, delta))
+        A = _solve_in_place(K_all, R, alpha, lambda: _refill(P, delta), largest_eigenvalue(K_all))
         W = P.T @ A - np.outer(delta, A.sum(axis=0))
         bar.update(1)
     return alpha, cv_mse, W, ybar - mu @ W

@@ -15,14 +15,15 @@ rank-deficient Gram followed by a small (rank x rank) Cholesky per alpha.
 """
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dsymm, dsyr, dsyrk
-from scipy.linalg.lapack import dpstrf
+from scipy.linalg.blas import dsymm, dsymv, dsyr, dsyrk
+from scipy.linalg.lapack import dlantr, dpstrf, spotrf, spotrs
 
 from .batches import feature_batches
 from .validation import check_finite_result
 from .progress import progress_bar
 
 __all__ = ["predict_rows", "RidgeStats", "accumulate", "holdout_mask", "solve", "validation_mse", "cho_factor_inplace",
+           "largest_eigenvalue",
            "check_stats_finite", "select_and_solve", "choose_method",
            "centred_union"]
 
@@ -238,7 +239,7 @@ def cho_factor_inplace(A):
 def solve(stats, alpha, fit_intercept):
     """``(W, b)``: the ridge solution ``(C + alpha I) W = B`` and intercept ``ybar - mu W``."""
     C, B, mu, ybar = stats.centred(fit_intercept)
-    W = _solve_in_place(C, B, alpha, lambda: stats.centred(fit_intercept)[0])
+    W = _solve_in_place(C, B, alpha, lambda: stats.centred(fit_intercept)[0], largest_eigenvalue(C))
     return W, ybar - mu @ W
 
 
@@ -273,11 +274,97 @@ def _eigh(C):
     return np.maximum(s, 0.0), V
 
 
-def _solve_in_place(A, B, alpha, refill):
-    """``(C + alpha I)^-1 B`` for the centred Gram ``C`` held in ``A`` (upper triangle, Fortran),
-    by Cholesky, destroying ``A``.  If rounding makes ``C + alpha I`` indefinite (alpha
-    negligible next to ``C``), ``refill()`` returns ``C`` again and its eigendecomposition
-    (eigenvalues clipped at 0) solves instead."""
+# Mixed precision (the algorithm of LAPACK's dsposv, which scipy does not expose): factor
+# C + alpha I in float32 (twice as fast as float64 here: 2.35 s against 4.53 s at m = 8192)
+# and refine the solution with residuals in float64 until its normwise backward error is that
+# of a float64 solve.  Refinement contracts the error by about cond * eps32 per step, so it
+# is tried only when a cheap estimate says cond(C + alpha I) * eps32 <= 1/32; when it is not
+# converged after _REFINE_MAX_STEPS steps, or the float32 factorisation fails, the float64
+# Cholesky runs instead (the result never depends on the float32 attempt).
+_EPS32 = float(np.finfo(np.float32).eps)
+_MIXED_MAX_COND_EPS = 1.0 / 32.0
+_REFINE_MAX_STEPS = 30
+_MIXED_MIN_SIZE = 256  # below this a float64 factorisation is too cheap to be worth it
+
+
+def largest_eigenvalue(A, steps=8):
+    """An estimate of the largest eigenvalue of the symmetric positive semi-definite matrix
+    whose upper triangle ``A`` holds (power iteration from a fixed start: a lower bound that
+    is within a small factor after a few steps; it only decides whether to try float32), or
+    None for matrices too small for mixed precision."""
+    if A.shape[0] < _MIXED_MIN_SIZE:
+        return None  # mixed precision does not apply: no need to estimate
+    v = np.random.default_rng(0).standard_normal(A.shape[0])
+    lam = 0.0
+    for _ in range(steps):
+        v = dsymv(1.0, A, v, lower=0)
+        lam = float(np.linalg.norm(v))
+        if not np.isfinite(lam) or lam == 0.0:
+            return lam
+        v /= lam
+    return lam
+
+
+def _mixed_solve(A, B, alpha, lam):
+    """``(A + alpha I)^-1 B`` (``A``: upper triangle, Fortran, float64, left intact) by a
+    float32 Cholesky factorisation and float64 iterative refinement, or None when it does not
+    apply (too small, ill-conditioned by the estimate ``lam`` of the largest eigenvalue, or
+    not converged): the caller then solves in float64."""
+    n = A.shape[0]
+    if lam is None or n < _MIXED_MIN_SIZE or not np.isfinite(lam) or (lam + alpha) / alpha * _EPS32 > _MIXED_MAX_COND_EPS:
+        return None
+    if lam + alpha > 0.25 * np.finfo(np.float32).max:
+        return None
+    S = A.astype(np.float32, order="F")
+    _add_diagonal(S, alpha)
+    S, info = spotrf(S, lower=0, clean=0, overwrite_a=1)
+    if info != 0:
+        return None
+    B = np.asarray(B, dtype=np.float64)
+    B2 = B.reshape(n, -1)
+
+    def solve32(R):
+        X, info = spotrs(S, R.astype(np.float32), lower=0)
+        return X.astype(np.float64) if info == 0 else None
+
+    X = solve32(B2)
+    if X is None:
+        return None
+    # dsposv's test: every column's residual below its solution's norm times
+    # ||A + alpha I||_inf * eps64 * sqrt(n) (the backward error of a float64 solve).
+    a_norm = _sym_inf_norm(A) + alpha
+    tol = a_norm * np.finfo(np.float64).eps * np.sqrt(n)
+    for _ in range(_REFINE_MAX_STEPS):
+        R = B2 - dsymm(1.0, A, X, lower=0) - alpha * X
+        if np.all(np.max(np.abs(R), axis=0) <= np.max(np.abs(X), axis=0) * tol):
+            return X.reshape(B.shape)
+        dX = solve32(R)
+        if dX is None or not np.all(np.isfinite(dX)):
+            return None
+        X += dX
+    return None
+
+
+def _sym_inf_norm(A):
+    """A lower bound, within a factor 2, of the infinity norm of the symmetric matrix whose
+    upper triangle ``A`` holds: the larger of its upper triangle's row and column sums
+    (LAPACK dlantr, no copy).  A lower bound makes the refinement's test stricter, not looser,
+    than dsposv's."""
+    return max(float(dlantr("I", A, uplo="U")), float(dlantr("1", A, uplo="U")))
+
+
+def _solve_in_place(A, B, alpha, refill, lam=None):
+    """``(C + alpha I)^-1 B`` for the centred Gram ``C`` held in ``A`` (upper triangle, Fortran).
+
+    With ``lam`` (an estimate of C's largest eigenvalue), mixed precision first
+    (:func:`_mixed_solve`, ``A`` left intact); otherwise, or if it does not apply, a float64
+    Cholesky factorisation, destroying ``A``.  If rounding makes ``C + alpha I`` indefinite
+    (alpha negligible next to ``C``), ``refill()`` returns ``C`` again and its
+    eigendecomposition (eigenvalues clipped at 0) solves instead."""
+    if lam is not None:
+        W = _mixed_solve(A, B, alpha, lam)
+        if W is not None:
+            return W
     _add_diagonal(A, alpha)
     try:
         factor = cho_factor_inplace(A)
@@ -409,10 +496,18 @@ def validation_mse(train, val, alphas, fit_intercept, method="eigh", progress=No
         return mse
     if method != "cholesky":
         raise ValueError(f"method: expected 'eigh', 'cholesky' or 'lowrank', got {method!r}")
-    work = np.empty_like(C, order="F")
+    work = None  # the float64 factorisation's copy of C, made if mixed precision does not apply
     eig = None  # the eigendecomposition, computed once if a Cholesky fails
+    lam = largest_eigenvalue(C)
     for k, a in enumerate(alphas):
         progress(f"Cholesky, alpha={a:g}")
+        W = _mixed_solve(C, B, a, lam)
+        if W is not None:
+            progress(None)
+            mse[k] = score(W, ybar - mu @ W)
+            continue
+        if work is None:
+            work = np.empty_like(C, order="F")
         np.copyto(work, C)
         _add_diagonal(work, a)
         try:
@@ -503,6 +598,7 @@ def select_and_solve(train, val, alphas, fit_intercept, verbose=False, method=No
             total = (train, val)
             C, B, mu, ybar = centred_union(total, fit_intercept)
         progress(f"{'refit on all rows, ' if val is not None else ''}Cholesky, alpha={alpha:g}")
-        W = _solve_in_place(C, B, alpha, lambda: centred_union(total, fit_intercept)[0])
+        W = _solve_in_place(C, B, alpha, lambda: centred_union(total, fit_intercept)[0],
+                            largest_eigenvalue(C))
         progress(None)
     return alpha, cv_mse, W, ybar - mu @ W
