@@ -11,7 +11,9 @@ On the protein (CASP) data (target ``RMSD``, features ``F1..F9``), rows shuffled
 rows, and the test MSE is in standardised units of ``y``.  For every ``n``, the wall time of
 ``NTKRidge(depth=2, n_components=...).fit`` with 1 alpha (1.0), 5 alphas
 (``logspace(-2, 2, 5)``) and 10 alphas (``logspace(-3, 3, 10)``), and of
-``ExactNTKRidge(depth=2, alpha=1.0).fit``, all in the same run, as times and ratios.  Where
+``ExactNTKRidge(depth=2, alpha=1.0).fit``, all in the same run, as times and ratios; the
+route column says how NTKRidge solved (the ``n x n`` dual below ``n_components`` rows, the
+``m x m`` statistics from there up).  Where
 both models were timed at two or more ``n``, the exponents ``t ~ n^p`` fitted over the
 measured ``n`` and the ``n`` where five alphas would cost as much as the exact model
 (an extrapolation, labelled as such).
@@ -96,12 +98,14 @@ def run_sizes(args):
 
 def table(rows, args):
     ks = args.alpha_counts
-    head = ["n"] + [f"{k} alpha{'s' if k > 1 else ''} (s)" for k in ks] + \
+    head = ["n", "route"] + [f"{k} alpha{'s' if k > 1 else ''} (s)" for k in ks] + \
         [f"{k}/1 alpha" for k in ks if k != 1] + ["Exact 1 alpha (s)", "5 alphas / Exact"] + \
         [f"test MSE {k}a (alpha_)" for k in ks] + ["test MSE Exact"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [f"{r['n']:,}"] + [f"{r[f't{k}']:.1f}" for k in ks]
+        # ntkfast._engine.ridge_dual.use_dual: the n x n dual for fewer rows than features
+        route = "dual" if r["n"] < args.n_components else "primal"
+        cells = [f"{r['n']:,}", route] + [f"{r[f't{k}']:.1f}" for k in ks]
         cells += [f"{r[f't{k}'] / r['t1']:.2f}" if 1 in ks else "" for k in ks if k != 1]
         ex = r.get("texact")
         cells += [f"{ex:.1f}" if ex else "not run",

@@ -3,7 +3,10 @@
 SPEC section 6.  :class:`NTKRidge` streams the rows of ``X`` through its feature map and
 accumulates ``Phi^T Phi`` and ``Phi^T Y`` batch by batch in float64, never holding the
 ``n x n_components`` feature matrix (the statistics and solvers are
-:mod:`ntkfast._engine.ridge_stats`; the batch loop :mod:`ntkfast._engine.batches`).
+:mod:`ntkfast._engine.ridge_stats`; the batch loop :mod:`ntkfast._engine.batches`).  With
+fewer rows than features (and ``X`` in memory, not a dask array) it solves the ``n x n`` dual
+instead (:mod:`ntkfast._engine.ridge_dual`): the same model, cheaper, and the feature matrix
+it then holds is smaller than the ``m x m`` statistics.
 :class:`ExactNTKRidge` is the quadratic baseline: kernel ridge regression on
 :func:`ntkfast.ntk_kernel`.
 

@@ -11,7 +11,11 @@ Several penalties are scored on the hold-out in closed form (:func:`validation_m
 cheapest exact method for the sizes at hand (:func:`choose_method`): a Cholesky
 factorisation per alpha for short lists, one eigendecomposition for long ones, and, when
 there are fewer training rows than features, a pivoted Cholesky factorisation of the
-rank-deficient Gram followed by a small (rank x rank) Cholesky per alpha.
+rank-deficient Gram followed by a small (rank x rank) Cholesky per alpha (the streamed
+statistics of a dask fit; in memory, fewer rows than features go to :mod:`.ridge_dual`).
+Every Cholesky solve is tried first in mixed precision (a float32 factorisation refined in
+float64 to a float64 solve's backward error, :func:`_mixed_solve`) when the matrix is well
+enough conditioned for it, and in float64 otherwise.
 """
 import numpy as np
 import scipy.linalg
