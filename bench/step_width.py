@@ -41,8 +41,8 @@ def main():
     p.add_argument("--n-components", type=int, default=2048)
     p.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0])
     p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     nc = args.n_components
     ms = ntkfast.default_sketch_components(nc)
