@@ -56,8 +56,9 @@ def main():
           f"error over n = {args.n} rows, mean ± sd over {args.seeds} seeds; time: transform of "
           f"{args.n_time} rows, best of {args.repeat}.")
     print()
-    print("| data | depth | m0 / m1 | m0 | rel. error | error vs m0 = m1 | transform (s) | time vs m0 = m1 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| data | depth | m0 / m1 | m0 | rel. error | error vs m0 = m1 | dense multiply-adds per row "
+          "| transform (s) | time vs m0 = m1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, Xall in datasets(args):
         X = Xall[:args.n]
         for depth in args.depths:
@@ -77,11 +78,14 @@ def main():
                     t0 = time.perf_counter()
                     rf.transform(Xall, out=out)
                     times.append(time.perf_counter() - t0)
-                rows.append((r, m0, np.mean(errs), np.std(errs, ddof=1), min(times)))
+                # the products of the ReLU and step weights, (m1 + m0) d_h per layer (the
+                # FFTs, O(ms log ms) per layer, do not depend on m0)
+                macs = sum((m1 + m0) * (X.shape[1] if h == 0 else m1) for h in range(depth))
+                rows.append((r, m0, np.mean(errs), np.std(errs, ddof=1), min(times), macs))
             base = next(row for row in rows if row[0] == 1.0)
-            for r, m0, e, sd, t in rows:
+            for r, m0, e, sd, t, macs in rows:
                 print(f"| {name} | {depth} | {r:g} | {m0} | {e:.4f} ± {sd:.4f} | {100 * (e / base[2] - 1):+.1f}% "
-                      f"| {t:.3f} | {t / base[4]:.2f}x |", flush=True)
+                      f"| {macs / 1e6:.2f} M | {t:.3f} | {t / base[4]:.2f}x |", flush=True)
     print()
     print(f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
