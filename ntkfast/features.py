@@ -453,7 +453,8 @@ class NTKRandomFeatures(_FeatureTransformer):
     ``<psi_L(x), psi_L(y)>`` estimates :func:`ntkfast.ntk_kernel` and ``<phi_L(x), phi_L(y)>``
     estimates :func:`ntkfast.nngp_kernel` (both with the same ``bias``).  The step features are never
     stored: each one is hashed into the CountSketch as soon as its pre-activation is
-    computed.  Cost per row: ``O(d m + L (m^2 + ms log ms))``, linear in ``n`` and ``d``.
+    computed.  Cost per row: ``O(d (m1 + m0) + L (m1 (m1 + m0) + ms log ms))``, linear in ``n``
+    and ``d``.
 
     Parameters
     ----------
