@@ -99,6 +99,13 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         self.bias = bias
         self.step_components = step_components
 
+    def __setstate__(self, d):
+        # Pickles of models from before the bias and step_components parameters: their
+        # features had no bias and as many step features as ReLU features.
+        d.setdefault("bias", 0.0)
+        d.setdefault("step_components", None)
+        super().__setstate__(d)
+
     def _fit_stats(self, params, X, Y, adapter=None):
         """Draw the features, stream ``X`` (in memory, or through a lazy ``adapter``),
         choose alpha and solve.  Returns the fitted attributes (``coef_`` as ``W`` (m, t))."""

@@ -306,6 +306,17 @@ def test_old_pickle_without_step_width():
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(rf)).transform(X), rf.transform(X))
 
 
+def test_old_ridge_pickle_without_step_components():
+    X = gaussian_data(40, 3, 5)
+    model = ntkfast.NTKRidge(depth=2, n_components=48, random_state=0).fit(X, X[:, 0])
+    state = model.__getstate__()
+    del state["step_components"]
+    old = ntkfast.NTKRidge.__new__(ntkfast.NTKRidge)
+    old.__setstate__(state)
+    assert old.get_params()["step_components"] is None
+    np.testing.assert_array_equal(old.predict(X), model.predict(X))
+
+
 @pytest.mark.parametrize("cls", [ntkfast.NTKRidge, ntkfast.NTKRidgeClassifier])
 def test_ridge_passes_step_components_on(tmp_path, cls):
     X = gaussian_data(60, 3, 5)
