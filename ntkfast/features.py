@@ -604,11 +604,12 @@ class NTKRandomFeatures(_FeatureTransformer):
         ntk = ms > 0
         e = 1 if params["bias"] > 0 else 0
         n_weights = (d + e + (depth - 1) * (m1 + e)) * (m1 + m0)
-        check_allocation(
-            2 * 8 * n_weights,
-            f"n_components, step_components: {depth} layer(s) of {m1} ReLU and {m0} step "
-            f"features on {d} inputs"
-        )
+        # The message names the parameters that set the widths: step_components only when given.
+        what = (f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
+                if params.get("step_components") is None or not ntk else
+                f"n_components, step_components: {depth} layer(s) of {m1} ReLU and {m0} step "
+                f"features on {d} inputs")
+        check_allocation(2 * 8 * n_weights, what)
         rng = params["random_state"]
         a = {name: [] for name in self._LAYER_LISTS}
         a["n_relu_"], a["n_step_"], a["n_sketch_"], a["bias_"] = m1, m0, ms, params["bias"]
