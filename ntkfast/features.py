@@ -338,7 +338,8 @@ class ArcCosineFeatures(_FeatureTransformer):
     the variance of the order-1 (ReLU) features, the leverage-score sampling of Han et al.;
     the step ignores ``||w||``, so for order 0 the weight only adds variance.  The default
     ``leverage="auto"`` follows that: on for order 1, off for order 0 (measured in
-    ``bench/leverage_arccos.py``, docs page "Leverage sampling").
+    ``bench/leverage_arccos.py``; docs: "Choosing n_components ...", section "Leverage
+    sampling").
 
     The transform is one pass over the output: the weights are packed once (in ``fit``),
     then every tile of features is accumulated in registers, activated there and stored
