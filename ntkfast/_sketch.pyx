@@ -386,40 +386,43 @@ def dense_activation(const floating[:, ::1] X,      # IN (n, >= k); first k colu
 
 def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}; phi_{h-1} first
                      PackedWeights relu,                # IN packed_weights(relu W (m1, k), scales)
-                     PackedWeights step,                # IN packed_weights(step W (m1, k), None)
+                     PackedWeights step,                # IN packed_weights(step W (m0, k), None)
                      floating step_scale,
-                     const Py_ssize_t[::1] step_indices,  # IN (m1,), values in [0, D)
-                     const floating[::1] step_signs,      # IN (m1,)
+                     const Py_ssize_t[::1] step_indices,  # IN (m0,), values in [0, D)
+                     const floating[::1] step_signs,      # IN (m0,)
                      const Py_ssize_t[::1] psi_indices,   # IN (d_psi,), values in [0, D)
                      const floating[::1] psi_signs,       # IN (d_psi,)
                      floating[:, :] dest,               # OUT (n, >= m1), rows contiguous: phi_h
                      floating[:, ::1] cs_psi,           # OUT (n, D): CountSketch of psi_{h-1}
                      floating[:, ::1] cs_step,          # OUT (n, D): CountSketch of a_h
-                     floating[:, ::1] work,             # scratch (>= n_threads, >= ROW_BLOCK * m1)
+                     floating[:, ::1] work,             # scratch (>= n_threads, >= ROW_BLOCK * m0)
                      int n_threads):
     """One layer of the NTK features up to the FFTs, in one parallel loop over row blocks:
     phi_h = relu features of phi_{h-1}, and the two CountSketches that TS(psi_{h-1}, a_h)
     multiplies (the step features are kept as 0/1 for one block of rows per thread, in its
     row of ``work``, never beyond).  The same results as dense_activation and
-    count_sketch_rows, in one parallel loop, each block of psi read while in cache."""
+    count_sketch_rows, in one parallel loop, each block of psi read while in cache.
+
+    The step features number m0 = step.m, which may differ from the m1 = relu.m ReLU
+    features (both read the same k inputs): only their CountSketch leaves the loop."""
     if relu is None or step is None:
         raise ValueError("ntk_layer_inputs: relu, step: expected PackedWeights, got None")
     cdef Py_ssize_t n = psi.shape[0], ldx = psi.strides[0] // sizeof(floating)
     cdef Py_ssize_t d_psi = psi.shape[1], D = cs_psi.shape[1]
     cdef Py_ssize_t ldo = dest.strides[0] // sizeof(floating)
-    cdef Py_ssize_t m = relu.m, k = relu.k
+    cdef Py_ssize_t m = relu.m, k = relu.k, m0 = step.m
     cdef Py_ssize_t blk, r0, rb, n_blocks, r, nr
-    if (k > d_psi or step.m != m or step.k != k or dest.shape[0] != n or dest.shape[1] < m
+    if (k > d_psi or step.k != k or dest.shape[0] != n or dest.shape[1] < m
             or dest.strides[1] != sizeof(floating) or dest.strides[0] % sizeof(floating)
-            or step_indices.shape[0] != m or step_signs.shape[0] != m
+            or step_indices.shape[0] != m0 or step_signs.shape[0] != m0
             or psi_indices.shape[0] != d_psi or psi_signs.shape[0] != d_psi
             or cs_psi.shape[0] != n or cs_step.shape[0] != n or cs_step.shape[1] != D
-            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m):
+            or work.shape[0] < n_threads or work.shape[1] < ROW_BLOCK * m0):
         raise ValueError(
-            f"ntk_layer_inputs: inconsistent shapes: expected psi (n, >= k), relu and step "
-            f"weights of one shape (m1, k), dest (n, >= m1) with contiguous rows, step hash of "
-            f"length m1, psi hash of length d_psi, cs_psi and cs_step (n, D), work (>= n_threads,"
-            f" >= {ROW_BLOCK} m1); got psi {(psi.shape[0], psi.shape[1])}, relu ({m}, {k}), step "
+            f"ntk_layer_inputs: inconsistent shapes: expected psi (n, >= k), relu weights "
+            f"(m1, k) and step weights (m0, k), dest (n, >= m1) with contiguous rows, step hash of "
+            f"length m0, psi hash of length d_psi, cs_psi and cs_step (n, D), work (>= n_threads,"
+            f" >= {ROW_BLOCK} m0); got psi {(psi.shape[0], psi.shape[1])}, relu ({m}, {k}), step "
             f"({step.m}, {step.k}), dest {(dest.shape[0], dest.shape[1])} strides "
             f"{(dest.strides[0], dest.strides[1])}, step hash {step_indices.shape[0]}/{step_signs.shape[0]}, "
             f"psi hash {psi_indices.shape[0]}/{psi_signs.shape[0]}, cs_psi "
@@ -439,7 +442,7 @@ def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}
                                                         "psi_indices")
     if n == 0:
         return
-    n_threads = threads_for(n_threads, 2.0 * n * m * k)
+    n_threads = threads_for(n_threads, <double>n * (m + m0) * k)
     n_blocks = _row_blocks(n, n_threads, &rb)
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads):
@@ -447,7 +450,7 @@ def ntk_layer_inputs(const floating[:, ::1] psi,      # IN (n, d_psi): psi_{h-1}
             nr = min(rb, n - r0)
             dense_activation_packed(&psi[r0, 0], ldx, nr, k, relu_p, m, NTKFAST_ACT_RELU,
                                     &dest[r0, 0], ldo)
-            step_sketch_packed(&psi[r0, 0], ldx, nr, k, step_p, m, step_scale,
+            step_sketch_packed(&psi[r0, 0], ldx, nr, k, step_p, m0, step_scale,
                                &s_idx[0], &step_signs[0], &cs_step[r0, 0], D, D,
                                &work[omp_get_thread_num(), 0])
             for r in range(r0, r0 + nr):

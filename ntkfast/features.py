@@ -19,10 +19,12 @@ from ._engine.validation import (
     Bool,
     Depth,
     Int,
+    LeverageChoice,
     NonNegative,
     OneOf,
     RandomState,
     SketchWidth,
+    StepWidth,
     Threads,
     check_allocation,
     check_feature_names,
@@ -97,6 +99,17 @@ def _leverage_rows(rng, m, d):
     norms[norms == 0] = 1.0  # probability zero; keeps the draw finite regardless
     r = np.sqrt(rng.chisquare(d + 2, size=m))
     return g * (r / norms)[:, None]
+
+
+def _resolve_arccos_leverage(leverage, order):
+    """``leverage`` of ArcCosineFeatures as a bool: ``"auto"`` is on for order 1 only.
+
+    Leverage sampling lowers the variance of the ReLU features; the step ignores ``||w||``,
+    so for order 0 the weight ``sqrt(d) / ||w||`` only adds variance (bench/leverage_arccos.py).
+    """
+    if leverage == "auto":
+        return order == 1
+    return bool(leverage)
 
 
 def _feature_scales(W, leverage):
@@ -320,9 +333,13 @@ class ArcCosineFeatures(_FeatureTransformer):
     ``Phi0(x) = sqrt(2/m) step(W x)`` estimates ``kappa0(rho)`` and
     ``Phi1(x) = sqrt(2/m) relu(W x)`` estimates ``||x|| ||y|| kappa1(rho)``
     (:func:`ntkfast.arccos_kernel`), with the rows of ``W`` i.i.d. ``N(0, I_d)``.  With
-    ``leverage=True`` the rows are drawn from ``q(w) ∝ ||w||^2 N(w; 0, I_d)`` and each
-    feature is reweighted by ``sqrt(d) / ||w_j||``: still unbiased, with lower variance for
-    order 1 (the leverage-score sampling of Han et al.).
+    leverage sampling the rows are drawn from ``q(w) ∝ ||w||^2 N(w; 0, I_d)`` and each
+    feature is reweighted by ``sqrt(d) / ||w_j||``: still unbiased either way.  It lowers
+    the variance of the order-1 (ReLU) features, the leverage-score sampling of Han et al.;
+    the step ignores ``||w||``, so for order 0 the weight only adds variance.  The default
+    ``leverage="auto"`` follows that: on for order 1, off for order 0 (measured in
+    ``bench/leverage_arccos.py``; docs: "Choosing n_components ...", section "Leverage
+    sampling").
 
     The transform is one pass over the output: the weights are packed once (in ``fit``),
     then every tile of features is accumulated in registers, activated there and stored
@@ -334,9 +351,13 @@ class ArcCosineFeatures(_FeatureTransformer):
     order : {0, 1}, default=0
     n_components : int >= 2, default=1024
         Number of features ``m``.
-    leverage : bool, default=False
-        Draw the weights by leverage scores and reweight each feature (lower variance for
-        order 1).
+    leverage : {"auto", True, False}, default="auto"
+        Draw the weights by leverage scores and reweight each feature.  ``"auto"``: True
+        for ``order=1`` (6-8% lower kernel error over 30 seeds in
+        ``bench/leverage_arccos.py``), False for ``order=0`` (leverage makes the step
+        features' error 9-27% higher there).  True or False forces either choice for
+        either order.  Before ``"auto"`` the default was False for both orders;
+        ``leverage=False`` gives those order-1 features bit for bit.
     random_state : None, int or numpy.random.Generator
         Source of every random quantity drawn in ``fit``.
     n_threads : int, optional
@@ -348,6 +369,9 @@ class ArcCosineFeatures(_FeatureTransformer):
         The sampled rows ``w_j``.
     scales_ : ndarray of shape (n_components,), dtype ``dtype_``
         Factor of each feature (``sqrt(2/m)``, or ``sqrt(2 d/m) / ||w_j||`` with leverage).
+    leverage_ : bool
+        Whether the weights were drawn by leverage scores (``leverage`` with ``"auto"``
+        resolved by the order).
     n_features_in_ : int
     dtype_ : numpy.dtype
         float32 if fitted on float32 data, else float64 (the dtype of the weights).
@@ -372,26 +396,33 @@ class ArcCosineFeatures(_FeatureTransformer):
     _parameter_constraints = {
         "order": OneOf(0, 1),
         "n_components": Int(2),
-        "leverage": Bool(),
+        "leverage": LeverageChoice(),
         "random_state": RandomState(),
         "n_threads": Threads(),
     }
     _fitted_names = ("weights_", "scales_", "order_")
 
-    def __init__(self, order=0, n_components=1024, leverage=False, random_state=None, n_threads=None):
+    def __init__(self, order=0, n_components=1024, leverage="auto", random_state=None, n_threads=None):
         self.order = order
         self.n_components = n_components
         self.leverage = leverage
         self.random_state = random_state
         self.n_threads = n_threads
 
+    def __setstate__(self, d):
+        # Pickles from before leverage="auto": their leverage was a bool.
+        if "order_" in d:
+            d.setdefault("leverage_", _resolve_arccos_leverage(d.get("leverage", False), d["order_"]))
+        super().__setstate__(d)
+
     def _draw(self, params, d, dtype):
-        m, leverage = params["n_components"], params["leverage"]
+        m = params["n_components"]
+        leverage = _resolve_arccos_leverage(params["leverage"], params["order"])
         check_allocation(2 * m * d * 8, f"n_components: weights of shape ({m}, {d})")
         rng = params["random_state"]
         W = _leverage_rows(rng, m, d) if leverage else _gaussian_rows(rng, m, d)
         return {"weights_": W.astype(dtype), "scales_": _feature_scales(W, leverage).astype(dtype),
-                "order_": params["order"]}
+                "order_": params["order"], "leverage_": leverage}
 
     def _build_map(self, a):
         return ArcCosineMap(a["weights_"], a["scales_"], a["order_"], a["dtype_"])
@@ -410,6 +441,7 @@ class ArcCosineFeatures(_FeatureTransformer):
         s = reader.array(prefix + "scales_", (m,), dtype=dtype)
         attributes = {"n_features_in_": d, "dtype_": dtype, "weights_": W, "scales_": s,
                       "order_": params["order"],
+                      "leverage_": _resolve_arccos_leverage(params["leverage"], params["order"]),
                       "_feature_names_in": cls._load_feature_names(reader, prefix, d)}
         return _restore_or_fail(est, attributes, reader, prefix)
 
@@ -423,7 +455,8 @@ class NTKRandomFeatures(_FeatureTransformer):
     ``<psi_L(x), psi_L(y)>`` estimates :func:`ntkfast.ntk_kernel` and ``<phi_L(x), phi_L(y)>``
     estimates :func:`ntkfast.nngp_kernel` (both with the same ``bias``).  The step features are never
     stored: each one is hashed into the CountSketch as soon as its pre-activation is
-    computed.  Cost per row: ``O(d m + L (m^2 + ms log ms))``, linear in ``n`` and ``d``.
+    computed.  Cost per row: ``O(d (m1 + m0) + L (m1 (m1 + m0) + ms log ms))``, linear in ``n``
+    and ``d``.
 
     Parameters
     ----------
@@ -432,11 +465,23 @@ class NTKRandomFeatures(_FeatureTransformer):
     n_components : int >= 2, default=4096
         Output width: ``m1 + ms`` for ``kernel="ntk"``, ``m1`` for ``kernel="nngp"``.
     sketch_components : int, optional
-        TensorSketch width ``ms`` (``1 <= ms < n_components``); the ReLU and step feature
-        counts are ``m1 = m0 = n_components - ms``.  Default:
-        :func:`default_sketch_components`.  Ignored for ``kernel="nngp"``.
+        TensorSketch width ``ms`` (``1 <= ms < n_components``); the ReLU feature count is
+        ``m1 = n_components - ms``.  Default: :func:`default_sketch_components`.  Ignored
+        for ``kernel="nngp"``.
+    step_components : int >= 1, optional
+        Number of step features ``m0`` per layer (the authors' ``m0``).  They never appear
+        in the output: each layer hashes them into the TensorSketch with ``psi_{h-1}``, so
+        ``m0`` changes the cost (``m0 d_h`` per row and layer) and the variance, not the
+        output width.  Default None: ``m0 = m1``, the authors' choice and the only one
+        before issue 15 (the features of such a fit are unchanged, bit for bit).  Ignored
+        for ``kernel="nngp"``.  ``bench/step_width.py`` (docs page "Choosing
+        n_components") measures error against time for several ``m0/m1`` at equal output
+        width: the default is kept, see there for why.
     leverage : bool, default=True
-        Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).
+        Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).  It
+        applies to the ReLU weights only: the step weights are always Gaussian, since the
+        step ignores ``||w||`` and the leverage weight would only add variance there
+        (measured for the arc-cosine features, :class:`ArcCosineFeatures`).
     kernel : {"ntk", "nngp"}, default="ntk"
         Kernel the features estimate: the NTK ``Theta_L`` or the NNGP ``Sigma_L``.
     random_state : None, int or numpy.random.Generator
@@ -465,7 +510,10 @@ class NTKRandomFeatures(_FeatureTransformer):
     bias_ : float
         The bias variance ``b`` of the fit.
     n_relu_ : int
-        ``m1`` (equal to the number of step features ``m0``).
+        ``m1``.
+    n_step_ : int
+        ``m0``, the number of step features per layer (``step_components``, or ``m1``;
+        0 for ``kernel="nngp"``).
     n_sketch_ : int
         ``ms`` (0 for ``kernel="nngp"``).
     relu_weights_, step_weights_ : lists of ``depth`` arrays
@@ -473,6 +521,8 @@ class NTKRandomFeatures(_FeatureTransformer):
         ``d_1 = n_features_in_`` and ``d_h = m1`` after (one more, the bias column, with
         ``bias > 0``).  ``step_weights_`` is empty for NNGP.
     relu_scales_ : list of ``depth`` arrays of shape (m1,)
+        ``sqrt(2/m1)``, or ``sqrt(2 d_h/m1) / ||w_j||`` with leverage.  The step features
+        all have the factor ``sqrt(2/m0)``.
     sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
         CountSketch of ``psi_{h-1}`` into ``ms`` buckets (length ``n_features_in_`` for the
         first layer, ``m1 + ms`` after; one more with ``bias > 0``).  Empty for NNGP.
@@ -502,18 +552,20 @@ class NTKRandomFeatures(_FeatureTransformer):
         "kernel": OneOf("ntk", "nngp"),
         "bias": NonNegative(),
         "sketch_components": SketchWidth(),
+        "step_components": StepWidth(),
         "leverage": Bool(),
         "random_state": RandomState(),
         "n_threads": Threads(),
     }
-    _fitted_names = ("n_relu_", "n_sketch_", "bias_", "relu_weights_", "relu_scales_", "step_weights_",
+    _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "relu_weights_", "relu_scales_", "step_weights_",
                      "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
-                 kernel="ntk", random_state=None, n_threads=None, bias=0.0):
+                 kernel="ntk", random_state=None, n_threads=None, bias=0.0, step_components=None):
         self.depth = depth
         self.n_components = n_components
         self.sketch_components = sketch_components
+        self.step_components = step_components
         self.leverage = leverage
         self.kernel = kernel
         self.random_state = random_state
@@ -521,50 +573,61 @@ class NTKRandomFeatures(_FeatureTransformer):
         self.bias = bias
 
     def __setstate__(self, d):
-        # Pickles of models from before the bias parameter: no bias.
+        # Pickles of models from before the bias and step_components parameters: no bias,
+        # as many step features as ReLU features.
         d.setdefault("bias", 0.0)
+        d.setdefault("step_components", None)
         if "n_relu_" in d:
             d.setdefault("bias_", 0.0)
+            d.setdefault("n_step_", d["n_relu_"] if d.get("n_sketch_") else 0)
         super().__setstate__(d)
 
     @staticmethod
     def _widths(params):
-        """``(m1, ms)`` from checked parameters (the bias column, if any, taken from m1)."""
+        """``(m1, m0, ms)`` from checked parameters (the bias column, if any, taken from
+        m1; ``m0 = ms = 0`` for the NNGP)."""
         nc = params["n_components"]
         e = 1 if params.get("bias", 0.0) > 0 else 0
         if params["kernel"] == "nngp":
-            return nc - e, 0
+            return nc - e, 0, 0
         ms = params["sketch_components"]
         if ms is None:
             ms = default_sketch_components(nc)
             if e:
                 ms = min(ms, nc - 2)
-        return nc - e - ms, ms
+        m1 = nc - e - ms
+        m0 = params.get("step_components")
+        return m1, (m1 if m0 is None else m0), ms
 
     def _draw(self, params, d, dtype):
         depth, leverage = params["depth"], params["leverage"]
-        m1, ms = self._widths(params)
+        m1, m0, ms = self._widths(params)
         ntk = ms > 0
         e = 1 if params["bias"] > 0 else 0
-        n_weights = (d + e + (depth - 1) * (m1 + e)) * m1 * (2 if ntk else 1)
-        check_allocation(
-            2 * 8 * n_weights, f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
-        )
+        n_weights = (d + e + (depth - 1) * (m1 + e)) * (m1 + m0)
+        # The message names the parameters that set the widths: step_components only when given.
+        what = (f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
+                if params.get("step_components") is None or not ntk else
+                f"n_components, step_components: {depth} layer(s) of {m1} ReLU and {m0} step "
+                f"features on {d} inputs")
+        check_allocation(2 * 8 * n_weights, what)
         rng = params["random_state"]
         a = {name: [] for name in self._LAYER_LISTS}
-        a["n_relu_"], a["n_sketch_"], a["bias_"] = m1, ms, params["bias"]
+        a["n_relu_"], a["n_step_"], a["n_sketch_"], a["bias_"] = m1, m0, ms, params["bias"]
         d_in, d_psi = d + e, d + e
+        # The draws come in this order (step, relu, hashes) layer after layer; with m0 = m1
+        # they are those of every earlier version, so old seeds give the same features.
         for _ in range(depth):
             if ntk:
-                a["step_weights_"].append(_gaussian_rows(rng, m1, d_in).astype(dtype))
+                a["step_weights_"].append(_gaussian_rows(rng, m0, d_in).astype(dtype))
             W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
             a["relu_weights_"].append(W.astype(dtype))
             a["relu_scales_"].append(_feature_scales(W, leverage).astype(dtype))
             if ntk:
                 a["sketch_indices_"].append(rng.integers(0, ms, size=d_psi).astype(np.intp))
                 a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
-                a["step_indices_"].append(rng.integers(0, ms, size=m1).astype(np.intp))
-                a["step_signs_"].append((2 * rng.integers(0, 2, size=m1) - 1).astype(np.int8))
+                a["step_indices_"].append(rng.integers(0, ms, size=m0).astype(np.intp))
+                a["step_signs_"].append((2 * rng.integers(0, 2, size=m0) - 1).astype(np.int8))
             d_in, d_psi = m1 + e, m1 + e + ms
         return a
 
@@ -572,7 +635,7 @@ class NTKRandomFeatures(_FeatureTransformer):
         return NTKMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["dtype_"],
                       a["relu_weights_"], a["relu_scales_"], a["step_weights_"],
                       a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"],
-                      a["bias_"])
+                      a["bias_"], n_step=a["n_step_"])
 
     _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
@@ -580,6 +643,7 @@ class NTKRandomFeatures(_FeatureTransformer):
     def _state_arrays(self):
         # Per-layer lists numbered relu_weights_.0, relu_weights_.1, ...
         out = {"n_relu_": np.array(self.n_relu_, dtype=np.int64),
+               "n_step_": np.array(self.n_step_, dtype=np.int64),
                "n_sketch_": np.array(self.n_sketch_, dtype=np.int64)}
         for name in self._LAYER_LISTS:
             for h, arr in enumerate(getattr(self, name)):
@@ -590,7 +654,7 @@ class NTKRandomFeatures(_FeatureTransformer):
     def __ntkfast_load__(cls, reader, prefix=""):
         """Rebuild from a model file: ``reader`` is :mod:`ntkfast.io`'s validating reader."""
         est, params = reader.estimator(prefix + "__params__", cls)
-        m1, ms = cls._widths(params)
+        m1, m0, ms = cls._widths(params)
         depth = params["depth"]
         d = reader.integer(prefix + "n_features_in_", 1)
         n_relu = reader.integer(prefix + "n_relu_", 1)
@@ -598,6 +662,11 @@ class NTKRandomFeatures(_FeatureTransformer):
         if (n_relu, n_sketch) != (m1, ms):
             reader.fail(f"{prefix}n_relu_/n_sketch_: expected {m1}/{ms} (from the parameters), "
                         f"got {n_relu}/{n_sketch}")
+        # n_step_ is absent from files written before step_components (then m0 = m1).
+        if prefix + "n_step_" in reader.keys:
+            n_step = reader.integer(prefix + "n_step_", 0)
+            if n_step != m0:
+                reader.fail(f"{prefix}n_step_: expected {m0} (from the parameters), got {n_step}")
         dtype = reader.dtype(prefix + "dtype_")
         a = {name: [] for name in cls._LAYER_LISTS}
         e = 1 if params["bias"] > 0 else 0
@@ -607,13 +676,13 @@ class NTKRandomFeatures(_FeatureTransformer):
             a["relu_weights_"].append(reader.array(prefix + "relu_weights_" + k, (m1, d_in), dtype=dtype))
             a["relu_scales_"].append(reader.array(prefix + "relu_scales_" + k, (m1,), dtype=dtype))
             if ms:
-                a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m1, d_in), dtype=dtype))
-                for name, length in (("sketch", d_psi), ("step", m1)):
+                a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m0, d_in), dtype=dtype))
+                for name, length in (("sketch", d_psi), ("step", m0)):
                     idx = reader.array(f"{prefix}{name}_indices_{k}", (length,), kinds="iu")
                     sg = reader.array(f"{prefix}{name}_signs_{k}", (length,), kinds="i", dtype=np.int8)
                     a[f"{name}_indices_"].append(idx.astype(np.intp, copy=False))
                     a[f"{name}_signs_"].append(sg)
             d_in, d_psi = m1 + e, m1 + e + ms
-        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms, bias_=params["bias"],
+        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_step_=m0, n_sketch_=ms, bias_=params["bias"],
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

@@ -318,7 +318,8 @@ class ModelReader:
 
 # Parameters added after model files of their class were first written, with the value that
 # gives the behaviour of those files (used when a file's __params__ lacks them).
-_PARAMETERS_ADDED_LATER = {"bias": 0.0}  # NTKRandomFeatures (issue 15)
+# NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU.
+_PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None}
 
 
 def load_model(path, return_metadata=False):

@@ -177,11 +177,18 @@ def _step_features(Z, W, leverage=False):
     return P
 
 
+def arccos_leverage(leverage, order):
+    """The documented meaning of ArcCosineFeatures(leverage=...): "auto" is leverage
+    sampling for order 1 (ReLU) only."""
+    return order == 1 if isinstance(leverage, str) and leverage == "auto" else bool(leverage)
+
+
 def arccos_features_reference(X, est):
     X = np.asarray(X, dtype=np.float64)
+    leverage = arccos_leverage(est.leverage, est.order)
     if est.order == 0:
-        return _step_features(X, est.weights_, est.leverage)
-    return _relu_features(X, est.weights_, est.leverage)
+        return _step_features(X, est.weights_, leverage)
+    return _relu_features(X, est.weights_, leverage)
 
 
 def ntk_features_reference(X, est, use_fft=True):

@@ -7,6 +7,7 @@ import pytest
 
 import ntkfast
 from ntkfast.cli.demo import times_faster
+from ntkfast.io import load_model
 
 from test_cli import _assert_clean_error, _run, _write_csv
 
@@ -27,6 +28,7 @@ def files(tmp_path, capsys):
     (("--n-components", "64", "--kernel", "nngp"), "--n-components, --kernel"),
     (("--random-state", "0"), "--random-state"),  # the default's value, but given
     (("--no-leverage",), "--no-leverage"),
+    (("--step-components", "40"), "--step-components"),
     (("--save-model", "again.npz"), "--save-model"),
 ])
 def test_transform_feature_options_with_model_are_refused(files, capsys, extra, given):
@@ -40,6 +42,7 @@ def test_transform_feature_options_with_model_are_refused(files, capsys, extra, 
     (("--exact", "--n-components", "64"), "--n-components: random-feature options do not apply to --exact"),
     (("--exact", "--batch-size", "8", "--kernel", "ntk"), "--kernel, --batch-size: random-feature options"),
     (("--bias", "0.5"), "--bias: applies to --exact only"),
+    (("--exact", "--step-components", "8"), "--step-components: random-feature options do not apply"),
 ])
 def test_fit_options_that_would_be_ignored_are_refused(files, capsys, extra, message):
     code, _, err = _run(capsys, "fit", "--data", files / "d.csv", "--target", "y",
@@ -108,3 +111,29 @@ def test_usage_errors_are_one_line(capsys):
                         "(see 'ntkfast fit --help')", status=2)
     code, _, err = _run(capsys, "predict", "--model", "m.npz")
     _assert_clean_error(code, err, "required: --data", status=2)
+
+
+def test_step_components_reaches_the_features(files, capsys):
+    # transform: the saved features have m0 step features; their output is the library's
+    X = np.load(files / "X.npy")
+    assert _run(capsys, "transform", "--data", files / "X.npy", "--out", files / "S.npy",
+                "--n-components", 32, "--step-components", 50, "--save-model", files / "s.npz",
+                "-q")[0] == 0
+    rf = load_model(files / "s.npz")
+    assert rf.step_components == 50 and rf.n_step_ == 50
+    np.testing.assert_array_equal(np.load(files / "S.npy"), rf.transform(X))
+    same = ntkfast.NTKRandomFeatures(n_components=32, step_components=50, random_state=0).fit(X)
+    np.testing.assert_array_equal(np.load(files / "S.npy"), same.transform(X))
+    # fit: the ridge model's features too
+    assert _run(capsys, "fit", "--data", files / "d.csv", "--target", "y", "--model", files / "m.npz",
+                "--n-components", 32, "--step-components", 7, "-q")[0] == 0
+    model = load_model(files / "m.npz")
+    assert model.step_components == 7 and model.features_.n_step_ == 7
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1.5"])
+def test_step_components_must_be_a_positive_integer(files, capsys, value):
+    code, _, err = _run(capsys, "transform", "--data", files / "X.npy", "--out", files / "B.npy",
+                        "--step-components", value)
+    assert code == 2 and "--step-components" in err
+    assert not (files / "B.npy").exists()

@@ -101,10 +101,12 @@ def test_row_split_and_threads_change_no_bits(dtype):
         np.testing.assert_array_equal(part, whole[i0:i1])
 
 
+@pytest.mark.parametrize("m1", [50, 17, 130])  # ReLU features; the step features are m = 50
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_step_sketch_hashes_the_step_features(dtype):
+def test_step_sketch_hashes_the_step_features(dtype, m1):
     n, k, m, D = 23, 9, 50, 13
     X, W, _ = _problem(n, k, m, dtype, seed=6)
+    W1 = np.random.default_rng(8).standard_normal((m1, k)).astype(dtype)
     rng = np.random.default_rng(7)
     idx = rng.integers(0, D, size=m).astype(np.intp)
     signs = rng.choice([-1.0, 1.0], size=m).astype(dtype)
@@ -113,12 +115,16 @@ def test_step_sketch_hashes_the_step_features(dtype):
     work = np.empty((2, _sketch.ROW_BLOCK_SIZE * m), dtype=dtype)
     # Through the NTK layer loop, which also makes the ReLU features and the CountSketch of
     # its input (checked elsewhere); here only the step features' CountSketch is.
-    relu_out = np.empty((n, m), dtype=dtype)
+    # The ReLU features may number m1 != m (NTKRandomFeatures(step_components=m)).
+    relu_out = np.empty((n, m1), dtype=dtype)
     cs_x = np.empty((n, D), dtype=dtype)
-    _sketch.ntk_layer_inputs(X, _sketch.packed_weights(W, np.ones(m, dtype)),
+    _sketch.ntk_layer_inputs(X, _sketch.packed_weights(W1, np.ones(m1, dtype)),
                              _sketch.packed_weights(W, None), scale, idx, signs,
                              np.arange(k, dtype=np.intp) % D, np.ones(k, dtype), relu_out, cs_x,
                              out, work, 2)
+    relu_ref = np.maximum(X.astype(LD) @ W1.T.astype(LD), 0)
+    np.testing.assert_allclose(relu_out, relu_ref, rtol=(k + 2) * np.finfo(dtype).eps,
+                               atol=(k + 2) * np.finfo(dtype).eps * float(np.abs(relu_ref).max()))
     Z = X.astype(LD) @ W.T.astype(LD)
     bound = (k + 2) * np.finfo(dtype).eps * (np.abs(X).astype(LD) @ np.abs(W).T.astype(LD))
     assert np.all(np.abs(Z) > bound), "test data must decide every step"

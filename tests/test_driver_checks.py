@@ -38,7 +38,7 @@ def layer(psi=X, relu=None, step=None, step_idx=None, psi_idx=None, dest=None, c
     dest = np.empty((len(psi), m), dt) if dest is None else dest
     cs = np.empty((len(psi), D), dt) if cs is None else cs
     work = np.empty((2, _sketch.ROW_BLOCK_SIZE * m), dt) if work is None else work
-    _sketch.ntk_layer_inputs(psi, relu, step, dt.type(0.5), step_idx, np.ones(m, dt), psi_idx,
+    _sketch.ntk_layer_inputs(psi, relu, step, dt.type(0.5), step_idx, np.ones(len(step_idx), dt), psi_idx,
                              np.ones(psi.shape[1], dt), dest, cs, cs.copy(), work, n_threads)
 """
 
@@ -70,6 +70,16 @@ CASES = {
         "ntk_layer_inputs: psi_indices: expected bucket indices in [0, 16), got -3 at position 2"),
     "ntk_layer_inputs-work-too-small": (
         "layer(work=np.empty((2, _sketch.ROW_BLOCK_SIZE * m - 1)))",
+        "ntk_layer_inputs: inconsistent shapes"),
+    # More step features (m0 = 2 m) than ReLU features: the step hash and the scratch must
+    # follow the step weights, not the ReLU ones.
+    "ntk_layer_inputs-step-hash-shorter-than-step-weights": (
+        "W2 = rng.standard_normal((2 * m, k))\n"
+        "layer(step=_sketch.packed_weights(W2, None), work=np.empty((2, _sketch.ROW_BLOCK_SIZE * 2 * m)))",
+        "ntk_layer_inputs: inconsistent shapes"),
+    "ntk_layer_inputs-work-sized-for-relu-not-step": (
+        "W2 = rng.standard_normal((2 * m, k))\n"
+        "layer(step=_sketch.packed_weights(W2, None), step_idx=rng.integers(0, D, size=2 * m).astype(np.intp))",
         "ntk_layer_inputs: inconsistent shapes"),
     "ntk_layer_inputs-fewer-work-rows-than-threads": (
         "layer(work=np.empty((1, _sketch.ROW_BLOCK_SIZE * m)), n_threads=2)",

@@ -78,7 +78,7 @@ def test_ntk_features_reference_fft_free():
 
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
-@pytest.mark.parametrize("leverage", [False, True])
+@pytest.mark.parametrize("leverage", [False, True, "auto"])
 @pytest.mark.parametrize("order", [0, 1])
 def test_arccos_features_match_reference(order, leverage, dtype, rtol):
     X = gaussian_data(20, 7, order, zero_rows=(3,)).astype(dtype)
@@ -401,9 +401,9 @@ def test_get_set_params():
 def test_defaults():
     p = _ntk().get_params()
     assert p == dict(depth=1, n_components=4096, sketch_components=None, leverage=True, kernel="ntk",
-                     random_state=None, n_threads=None, bias=0.0)
+                     random_state=None, n_threads=None, bias=0.0, step_components=None)
     p = _arc().get_params()
-    assert p == dict(order=0, n_components=1024, leverage=False, random_state=None, n_threads=None)
+    assert p == dict(order=0, n_components=1024, leverage="auto", random_state=None, n_threads=None)
 
 
 @pytest.mark.parametrize("which", [0, 1, 2])
@@ -451,3 +451,78 @@ def test_not_fitted():
     for est in _both_estimators():
         with pytest.raises(NotFittedError):
             est.transform(X)
+
+
+# ---------------------------------------------------------------------------
+# ArcCosineFeatures(leverage="auto"): leverage sampling for order 1 only
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("order", [0, 1])
+def test_arccos_leverage_auto_follows_the_order(order):
+    d, m = 6, 64
+    X = gaussian_data(8, d, 0)
+    est = _arc(order=order, n_components=m, random_state=3).fit(X)
+    assert est.leverage == "auto" and est.leverage_ is (order == 1)
+    W = np.asarray(est.weights_)
+    if order == 1:   # SPEC 3: sqrt(2 d / m) / ||w_j||
+        np.testing.assert_allclose(est.scales_, np.sqrt(2.0 * d / m) / np.linalg.norm(W, axis=1), rtol=1e-12)
+    else:            # plain Gaussian draw: sqrt(2 / m)
+        np.testing.assert_array_equal(est.scales_, np.full(m, np.sqrt(2.0 / m)))
+    # the same draws as the explicit choice
+    forced = _arc(order=order, n_components=m, leverage=order == 1, random_state=3).fit(X)
+    np.testing.assert_array_equal(forced.transform(X), est.transform(X))
+    # True and False still force either choice for either order
+    for lev in (True, False):
+        e = _arc(order=order, n_components=m, leverage=lev, random_state=3).fit(X)
+        assert e.leverage_ is lev
+        _assert_features_close(e.transform(X), R.arccos_features_reference(X, e), 1e-10)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_arccos_leverage_variance_direction(order):
+    """Per feature product, leverage multiplies the second moment by d/(d-2) for the step
+    (order 0) and by d/(d+2) for the ReLU (order 1), with the same mean (the docs' page
+    "Choosing n_components ..."): measured on one pair of unit vectors with many features,
+    the sample second moments differ by many standard errors in that direction."""
+    # d = 10: the squared products have finite variance under leverage (E[r^-8] needs
+    # d + 2 > 8), so the CLT bounds below hold.
+    d, m = 10, 200_000
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    prods = {}
+    for lev in (False, True):
+        P = _arc(order=order, n_components=m, leverage=lev, random_state=1).fit_transform(X)
+        prods[lev] = m * P[0] * P[1]   # m i.i.d. unbiased estimates of k(x, y)
+    k = ntkfast.arccos_kernel(X, order=order)[0, 1]
+    for p in prods.values():   # both unbiased (5 standard errors)
+        assert abs(p.mean() - k) < 5 * p.std() / np.sqrt(m)
+    factor = d / (d - 2) if order == 0 else d / (d + 2)
+    sq_plain, sq_lev = prods[False] ** 2, prods[True] ** 2
+    se = np.sqrt(sq_lev.var() / m + factor ** 2 * sq_plain.var() / m)
+    assert abs(sq_lev.mean() - factor * sq_plain.mean()) < 5 * se
+    # and the difference is resolved: |factor - 1| s_plain is many standard errors
+    assert abs(factor - 1) * sq_plain.mean() > 10 * se
+
+
+@pytest.mark.parametrize("value", ["yes", "Auto", 1, None, 0.5])
+def test_arccos_leverage_bad_values(value):
+    with pytest.raises(TypeError, match="leverage: expected 'auto', True or False, got"):
+        _arc(order=1, leverage=value).fit(gaussian_data(3, 2, 0))
+
+
+def test_arccos_leverage_model_file_and_old_pickle(tmp_path):
+    from ntkfast.io import load_model, save_model
+    X = gaussian_data(6, 4, 1)
+    est = _arc(order=1, n_components=32, random_state=0).fit(X)
+    save_model(est, tmp_path / "a.npz")
+    back = load_model(tmp_path / "a.npz")
+    assert back.leverage == "auto" and back.leverage_ is True
+    np.testing.assert_array_equal(back.transform(X), est.transform(X))
+    # a pickle from before "auto" (leverage a bool, no leverage_)
+    old = _arc(order=1, n_components=32, leverage=False, random_state=0).fit(X)
+    state = old.__getstate__()
+    del state["leverage_"]
+    new = ntkfast.ArcCosineFeatures.__new__(ntkfast.ArcCosineFeatures)
+    new.__setstate__(state)
+    assert new.leverage_ is False
+    np.testing.assert_array_equal(new.transform(X), old.transform(X))

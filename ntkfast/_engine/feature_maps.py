@@ -121,16 +121,24 @@ class NTKMap(FeatureMap):
     ReLU features of every layer: ``phi_0 = psi_0 = [x, sqrt(b)]``,
     ``phi_h = [Phi1(phi_{h-1}), sqrt(b)]`` (so the weights of layer h read ``d_h + 1``
     inputs and ``psi_h`` is ``m1 + 1 + ms`` wide).  ``b == 0`` adds no column.
+
+    The step features ``a_h`` number ``n_step`` (``m0``; default ``n_relu``), scaled by
+    ``sqrt(2 / m0)``; they only feed the CountSketch, so ``m0`` does not change the output
+    width ``m1 + ms``.
     """
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
-                 step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0):
+                 step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0,
+                 n_step=None):
         dtype = np.dtype(dtype)
         bias = float(bias)
         if not np.isfinite(bias) or bias < 0:
             raise ValueError(f"bias_: expected a finite number >= 0, got {bias}")
         e = 1 if bias > 0 else 0  # the bias column
         d, m1, ms = n_features, n_relu, n_sketch
+        m0 = m1 if n_step is None else n_step
+        if ms > 0 and (isinstance(m0, bool) or not isinstance(m0, (int, np.integer)) or m0 < 1):
+            raise ValueError(f"n_step_: expected an integer >= 1, got {m0!r}")
         depth = len(relu_weights)
         if depth < 1:
             raise ValueError("relu_weights_: expected at least one layer, got none")
@@ -151,11 +159,11 @@ class NTKMap(FeatureMap):
             if not np.all(relu_s > 0):
                 raise ValueError(f"relu_scales_[{h}]: expected values > 0")
             if ntk:
-                step_w = check_weights(step_weights[h], (m1, d_in), dtype, f"step_weights_[{h}]")
+                step_w = check_weights(step_weights[h], (m0, d_in), dtype, f"step_weights_[{h}]")
                 # Copies: the kernels read these, and nobody else can write them.
                 si, ss = check_hash(sketch_indices[h], sketch_signs[h], d_psi, ms,
                                     f"sketch_indices_[{h}]", f"sketch_signs_[{h}]")
-                ti, ts = check_hash(step_indices[h], step_signs[h], m1, ms,
+                ti, ts = check_hash(step_indices[h], step_signs[h], m0, ms,
                                     f"step_indices_[{h}]", f"step_signs_[{h}]")
                 self._layers.append((relu_w, relu_s, step_w, si, ss, ti, ts))
             else:
@@ -165,6 +173,7 @@ class NTKMap(FeatureMap):
         # with its bias column).
         super().__init__(d, m1 + e + ms, dtype, 4 * (m1 + e + ms) + e * (d + 1))
         self.depth, self.n_relu, self.n_sketch = depth, m1, ms
+        self.n_step = int(m0) if ms else 0
         self.bias, self.bias_columns = bias, e
         self.compiled(dtype)
 
@@ -185,7 +194,7 @@ class NTKMap(FeatureMap):
         """Arrays reused by every batch of one transform (none is allocated per batch): the
         inner layers' psi_h, the two CountSketches and their spectra, the step features of
         one block per thread; with a bias, the input rows and their bias column."""
-        m1, ms, depth, e = self.n_relu, self.n_sketch, self.depth, self.bias_columns
+        m1, m0, ms, depth, e = self.n_relu, self.n_step, self.n_sketch, self.depth, self.bias_columns
         layers = [np.empty((rows, m1 + e + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
         if e:  # last: the input rows and their bias column
             layers.append(np.empty((rows, self.n_features + 1), dtype=dtype))
@@ -194,7 +203,7 @@ class NTKMap(FeatureMap):
         cdtype = complex_dtype(dtype)
         sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
                   np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
-                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m1), dtype=dtype))
+                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m0), dtype=dtype))
         return layers, sketch
 
     def run(self, Xb, out, compiled, workspace, n_threads):
@@ -202,7 +211,7 @@ class NTKMap(FeatureMap):
         m1, ms, depth, e = self.n_relu, self.n_sketch, self.depth, self.bias_columns
         R = Xb.shape[0]
         layers, sketch = workspace
-        step_scale = dtype.type(np.sqrt(2.0 / m1))
+        step_scale = dtype.type(np.sqrt(2.0 / self.n_step)) if ms else None
         fft_workers = fft_threads(n_threads, R, ms)
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
         root_bias = dtype.type(np.sqrt(self.bias))

@@ -262,6 +262,29 @@ class SketchWidth(Constraint):
         return check_int(value, name, 1, checked["n_components"] - 1 - bias_column)
 
 
+class StepWidth(Constraint):
+    """``step_components`` of the NTK features: None (as many step features as ReLU
+    features, ``m0 = m1``) or an integer ``m0 >= 1``; ignored (None) for ``kernel="nngp"``,
+    whose features have no step part.  Declared after ``kernel``."""
+
+    def check(self, value, name, checked):
+        if checked.get("kernel") == "nngp" or value is None:
+            return None
+        return check_int(value, name, 1)
+
+
+class LeverageChoice(Constraint):
+    """``leverage`` of ArcCosineFeatures: ``"auto"`` (on for order 1, off for order 0),
+    True or False."""
+
+    def check(self, value, name, checked):
+        if isinstance(value, str) and value == "auto":
+            return "auto"
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected 'auto', True or False, got {value!r}")
+        return bool(value)
+
+
 class HoldoutFraction(Constraint):
     """``validation_fraction``: checked when ``alpha`` has several values (it is unused
     otherwise).  Declared after ``alpha``."""
