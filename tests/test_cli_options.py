@@ -29,6 +29,7 @@ def files(tmp_path, capsys):
     (("--random-state", "0"), "--random-state"),  # the default's value, but given
     (("--no-leverage",), "--no-leverage"),
     (("--step-components", "40"), "--step-components"),
+    (("--bias", "0.5"), "--bias"),
     (("--save-model", "again.npz"), "--save-model"),
 ])
 def test_transform_feature_options_with_model_are_refused(files, capsys, extra, given):
@@ -41,7 +42,6 @@ def test_transform_feature_options_with_model_are_refused(files, capsys, extra, 
 @pytest.mark.parametrize("extra, message", [
     (("--exact", "--n-components", "64"), "--n-components: random-feature options do not apply to --exact"),
     (("--exact", "--batch-size", "8", "--kernel", "ntk"), "--kernel, --batch-size: random-feature options"),
-    (("--bias", "0.5"), "--bias: applies to --exact only"),
     (("--exact", "--step-components", "8"), "--step-components: random-feature options do not apply"),
 ])
 def test_fit_options_that_would_be_ignored_are_refused(files, capsys, extra, message):
@@ -137,3 +137,27 @@ def test_step_components_must_be_a_positive_integer(files, capsys, value):
                         "--step-components", value)
     assert code == 2 and "--step-components" in err
     assert not (files / "B.npy").exists()
+
+
+def test_bias_reaches_the_features_and_the_exact_model(files, capsys):
+    # transform: the features of a network with bias variance b (an extra constant column)
+    X = np.load(files / "X.npy")
+    assert _run(capsys, "transform", "--data", files / "X.npy", "--out", files / "B.npy",
+                "--n-components", 32, "--bias", 0.5, "--save-model", files / "b.npz", "-q")[0] == 0
+    rf = load_model(files / "b.npz")
+    assert rf.bias == 0.5 and rf.bias_ == 0.5
+    same = ntkfast.NTKRandomFeatures(n_components=32, bias=0.5, random_state=0).fit(X)
+    np.testing.assert_array_equal(np.load(files / "B.npy"), same.transform(X))
+    # their inner products estimate ntk_kernel(X, bias=0.5), not the kernel without bias:
+    # a wide map is much closer to the former (an independent check of what --bias means)
+    wide = ntkfast.NTKRandomFeatures(n_components=8192, bias=0.5, random_state=1).fit(X)
+    F = wide.transform(X)
+    err = lambda K: np.linalg.norm(F @ F.T - K) / np.linalg.norm(K)  # noqa: E731
+    assert err(ntkfast.ntk_kernel(X, bias=0.5)) < 0.5 * err(ntkfast.ntk_kernel(X))
+    # fit: the ridge model's features; --exact: the exact model's bias
+    assert _run(capsys, "fit", "--data", files / "d.csv", "--target", "y", "--model", files / "m.npz",
+                "--n-components", 32, "--bias", 0.25, "-q")[0] == 0
+    assert load_model(files / "m.npz").features_.bias_ == 0.25
+    assert _run(capsys, "fit", "--data", files / "d.csv", "--target", "y", "--model", files / "e.npz",
+                "--exact", "--bias", 0.25, "-q")[0] == 0
+    assert load_model(files / "e.npz").bias == 0.25

@@ -20,7 +20,8 @@ __all__ = ["fit", "predict", "transform", "FEATURE_DEFAULTS", "RIDGE_DEFAULTS"]
 
 # Options whose default is None in the parser, so that "given" can be told from "default".
 FEATURE_DEFAULTS = {"depth": 1, "n_components": 4096, "sketch_components": None,
-                    "step_components": None, "no_leverage": False, "kernel": "ntk", "random_state": 0}
+                    "step_components": None, "no_leverage": False, "kernel": "ntk", "random_state": 0,
+                    "bias": 0.0}
 RIDGE_DEFAULTS = {"validation_fraction": 0.1, "batch_size": None}
 
 
@@ -104,11 +105,9 @@ def fit(args):
     say = Messages(args.quiet)
     rf_only = list(FEATURE_DEFAULTS) + list(RIDGE_DEFAULTS)
     if args.exact:
-        given = _given(args, [d for d in rf_only if d != "depth"])
+        given = _given(args, [d for d in rf_only if d not in ("depth", "bias")])
         if given:
             raise UsageError(f"{', '.join(given)}: random-feature options do not apply to --exact")
-    elif args.bias is not None:
-        raise UsageError("--bias: applies to --exact only")
     _fill(args, FEATURE_DEFAULTS)
     _fill(args, RIDGE_DEFAULTS)
     output.check_output(args.model, "--model", (".npz",), [("--data", args.data)])
@@ -164,14 +163,15 @@ def fit(args):
 
     verbose = say.bars
     if args.exact:
-        model = ridge.ExactNTKRidge(depth=args.depth, bias=args.bias or 0.0, alpha=alphas[0],
+        model = ridge.ExactNTKRidge(depth=args.depth, bias=args.bias, alpha=alphas[0],
                                     n_threads=args.n_threads, verbose=verbose)
     else:
         cls = ridge.NTKRidgeClassifier if classify else ridge.NTKRidge
         model = cls(depth=args.depth, n_components=args.n_components,
                     sketch_components=args.sketch_components,
                     step_components=args.step_components, leverage=not args.no_leverage,
-                    kernel=args.kernel, alpha=alphas[0] if len(alphas) == 1 else list(alphas),
+                    kernel=args.kernel, bias=args.bias,
+                    alpha=alphas[0] if len(alphas) == 1 else list(alphas),
                     validation_fraction=args.validation_fraction, batch_size=args.batch_size,
                     verbose=verbose, random_state=args.random_state, n_threads=args.n_threads)
     t0 = time.perf_counter()
@@ -303,7 +303,7 @@ def transform(args):
         rf = NTKRandomFeatures(depth=args.depth, n_components=args.n_components,
                                sketch_components=args.sketch_components,
                                step_components=args.step_components,
-                               leverage=not args.no_leverage, kernel=args.kernel,
+                               leverage=not args.no_leverage, kernel=args.kernel, bias=args.bias,
                                random_state=args.random_state, n_threads=args.n_threads)
         # fit only looks at the shape and dtype: one row is enough.
         first = np.asarray(X[:1], dtype=np.float32 if X.dtype == np.float32 else np.float64)

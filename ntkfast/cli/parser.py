@@ -94,6 +94,9 @@ def _add_feature_options(p):
     p.add_argument("--no-leverage", action="store_const", const=True, default=None,
                    help="plain Gaussian ReLU weights (no leverage-score sampling)")
     p.add_argument("--kernel", choices=("ntk", "nngp"), default=None, help="kernel to approximate (default: ntk)")
+    p.add_argument("--bias", type=_nonneg_float, default=None,
+                   help="bias variance b of the network, as in ntk_kernel(X, bias=b) (default: 0; "
+                   "also for --exact)")
     p.add_argument("--random-state", type=_seed, default=None, help="seed of the random features (default: 0)")
 
 
@@ -155,7 +158,6 @@ def build_parser():
     p.add_argument("--no-standardize", action="store_true",
                    help="use the values as they are (the data must then be on comparable scales)")
     p.add_argument("--exact", action="store_true", help="exact kernel ridge (ExactNTKRidge; cubic in n)")
-    p.add_argument("--bias", type=_nonneg_float, default=None, help="bias variance of --exact (default: 0)")
     p.add_argument("--model", required=True, help="output model file (.npz)")
     _add_common(p)
     p.set_defaults(func=commands.fit)
