@@ -153,3 +153,34 @@ def test_overflow_is_an_error():
     X, y = _data(n=50)
     with pytest.raises(ValueError, match="overflow"):
         ntkfast.NTKRidge(n_components=M, alpha=1.0, random_state=0).fit(X * 1e160, y)
+
+
+def test_the_dual_is_taken_below_n_components_only(monkeypatch):
+    calls = []
+    real = ntkfast.ridge.dual_select_and_solve
+
+    def spy(fmap, X, *args, **kw):
+        calls.append(X.shape[0])
+        return real(fmap, X, *args, **kw)
+
+    monkeypatch.setattr(ntkfast.ridge, "dual_select_and_solve", spy)
+    X, y = _data(n=200, seed=8)
+    ntkfast.NTKRidge(n_components=M, alpha=[0.1, 1.0], random_state=0).fit(X[:M - 1], y[:M - 1])
+    ntkfast.NTKRidge(n_components=M, alpha=[0.1, 1.0], random_state=0).fit(X[:M], y[:M])
+    assert calls == [M - 1]
+
+
+def test_sparse_and_memmap_input_give_the_dense_model(tmp_path):
+    import scipy.sparse
+
+    X, y = _data(n=120, seed=9)
+    X[np.abs(X) < 0.8] = 0.0
+    kw = dict(depth=2, n_components=M, alpha=[0.1, 1.0, 10.0], random_state=4)
+    dense = ntkfast.NTKRidge(**kw).fit(X, y)
+    sparse = ntkfast.NTKRidge(**kw).fit(scipy.sparse.csr_matrix(X), y)
+    np.save(tmp_path / "X.npy", X)
+    mapped = ntkfast.NTKRidge(**kw).fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    for other in (sparse, mapped):
+        assert other.alpha_ == dense.alpha_
+        assert_allclose(other.cv_mse_, dense.cv_mse_, rtol=1e-12)
+        assert_allclose(other.coef_, dense.coef_, rtol=1e-12, atol=1e-14)
