@@ -66,8 +66,9 @@ def dual_select_and_solve(fmap, X, Y, alphas, fit_intercept, holdout=None, batch
     W : ndarray of shape (m, t)
     b : ndarray of shape (t,)
 
-    Memory: the ``n x m`` features in float64, ``K`` (``n x n``) and one ``n_tr x n_tr``
-    work matrix; with ``n < m`` that is less than the primal's ``m x m`` statistics.
+    Memory: the ``n x m`` features in float64, ``K`` (``n x n``), its training block and a
+    work copy of it (float64, and float32 for mixed precision); with ``n < m`` that is less
+    than the primal's ``m x m`` statistics.
     """
     n, m, t = X.shape[0], fmap.n_output, Y.shape[1]
     if holdout is not None:
@@ -83,7 +84,8 @@ def dual_select_and_solve(fmap, X, Y, alphas, fit_intercept, holdout=None, batch
         n_val = 0
         order = np.arange(n)
     n_tr = n - n_val
-    check_allocation(8 * (n * m + n * n + n_tr * n_tr),
+    # features, K, and while scoring: K_tr, a float64 work copy and a float32 copy of it
+    check_allocation(8 * (n * m + n * n) + 20 * n_tr * n_tr,
                      f"n_components: the dual ridge system for {n} rows and {m} features")
     position = np.empty(n, dtype=np.intp)
     position[order] = np.arange(n)
