@@ -7,6 +7,9 @@
 # the bottom check every precondition their memory accesses depend on, release the GIL and
 # run an OpenMP loop.
 #
+# The arithmetic itself (arc-cosines by a polynomial with a stated error bound, four pairs
+# per vector instruction) is in _arccos.h; this file holds the drivers and the C API.
+#
 # Determinism: each output element is computed by the same operations whatever chunk or
 # thread it falls in, so results are bit-identical for any thread count and chunking.
 cimport cython
@@ -59,8 +62,8 @@ cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, doubl
     """NTK and NNGP of depth ``depth`` for one pair of inputs.
 
     ``cosine`` is <x, y> / (||x|| ||y||) (ignored when a norm is zero), ``norm_x`` and
-    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.  The same arithmetic as
-    the driver (_arccos.h): the same inputs give the same bits as ntkfast.ntk_kernel.
+    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.  The driver's row function
+    (_arccos.h) on a row of one element.
 
     The recursion runs on quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so
     that it neither overflows nor loses the cosine for inputs of huge or tiny magnitude;
