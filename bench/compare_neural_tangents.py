@@ -140,7 +140,8 @@ def main(argv=None):
           f"{', '.join(f'{x:.2f}' for x in load_before)}, after: {', '.join(f'{x:.2f}' for x in load_after)}")
     print(f"command: python bench/{os.path.basename(__file__)} "
           f"{' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"ntkfast {ntkfast.__version__} ({omp[0] if omp else '?'} OpenMP threads), "
+    print(f"ntkfast {ntkfast.__version__} from {os.path.dirname(ntkfast.__file__)} "
+          f"({omp[0] if omp else '?'} OpenMP threads), "
           f"neural-tangents {neural_tangents.__version__}, jax {jax.__version__}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
     print()
