@@ -11,8 +11,9 @@
  *
  * Why not libm: the kernel's cost is n^2 evaluations of arccos (one per pair and layer), and
  * libm's scalar acos/asin/sqrt, one element at a time, took 1.9 of the 2.3 s of a 10,000 x
- * 10,000 NTK.  Here NTKFAST_AC_L elements go through each instruction together (6.8 -> 5.8 ns
- * per element and layer on one core with Estrin's scheme below, 37 ns with libm).
+ * 10,000 NTK (37 ns per pair and layer on one core).  Here NTKFAST_AC_L elements go through
+ * each instruction together, in NTKFAST_AC_G independent groups (about 5 ns per pair and
+ * layer on one core, with Estrin's scheme for the polynomial below).
  *
  * arccos: with a = |rho| and v = 1 - |rho| (taken from the carried u = 1 - rho when rho >= 0,
  * so that pairs near rho = 1 keep their accuracy; 1 + rho is exact for rho in [-1, -1/2] by
@@ -95,8 +96,8 @@
 
 #if NTKFAST_VECTOR
 /* 4 lanes: one 32-byte vector (AVX2 in the x86-64-v3 clone, two SSE2 registers in the
- * baseline).  64-byte vectors came out as scalar code for the masks, and a second group
- * interleaved by hand gained 7%, not worth a second copy of the recursion. */
+ * baseline).  64-byte vectors came out as scalar code for the masks; the independent
+ * chains that wider vectors would give come from NTKFAST_AC_G groups instead. */
 #define NTKFAST_AC_L 4
 typedef double ntkfast_acv __attribute__((vector_size(8 * NTKFAST_AC_L)));
 typedef long long ntkfast_acm __attribute__((vector_size(8 * NTKFAST_AC_L)));
@@ -318,7 +319,8 @@ NTKFAST_INLINE void ntkfast_ac_values1(ntkfast_acv c, double nx, ntkfast_acv ny,
 /* NTKFAST_AC_G groups of lanes at once: out[q] = the kind's value, out2[q] = the NNGP (kind
  * NTK only).  Without bias the G recursions advance layer by layer side by side: each layer
  * is a chain of about 80 dependent cycles (sqrt, polynomial, products), and two independent
- * chains keep the core busy (17% faster than one group at a time, measured). */
+ * chains keep the core busy (17-30% faster than one group at a time in A/B runs of the row
+ * function on this project's Zen 3 VM). */
 NTKFAST_INLINE void ntkfast_ac_values(const ntkfast_acv *c, double nx, const ntkfast_acv *ny,
                                       int kind, int depth, double bias, ntkfast_acv *out,
                                       ntkfast_acv *out2)
