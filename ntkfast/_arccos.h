@@ -153,10 +153,12 @@ NTKFAST_INLINE ntkfast_acv ntkfast_ac_max(ntkfast_acv a, ntkfast_acv b)
     return NTKFAST_AC_SEL(a > b, a, b);
 }
 
-/* t clipped to [-1, 1] (rounding pushes cosines just past +-1). */
+/* t clipped to [-1, 1] (rounding pushes cosines just past +-1); a NaN stays NaN, as with the
+ * scalar code this replaced (a C caller's NaN cosine must not become a cosine of 1). */
 NTKFAST_INLINE ntkfast_acv ntkfast_ac_clip1(ntkfast_acv t)
 {
-    return ntkfast_ac_max(ntkfast_ac_min(t, ntkfast_ac_splat(1.0)), ntkfast_ac_splat(-1.0));
+    t = NTKFAST_AC_SEL(t > 1.0, ntkfast_ac_splat(1.0), t);
+    return NTKFAST_AC_SEL(t < -1.0, ntkfast_ac_splat(-1.0), t);
 }
 
 /* asin(x) = x + x z P(z) for x in [0, 1/2], z = x^2 (see the top of the file for the bound). */

@@ -302,3 +302,22 @@ def test_every_compiled_form(tmp_path, macros):
     assert np.all(np.isinf(g))
     g32 = np.full(5, 0.3, dtype=np.float32)
     assert dll.row_f(g32.ctypes.data, 5, 1e30, np.full(5, 1e30).ctypes.data, 3, 2, 0.0) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bias", [0.0, 0.5])
+def test_non_finite_values_are_counted_and_nan_propagates(dtype, bias):
+    # The driver counts the rows holding a value that is not finite (the Python layer then
+    # raises); a NaN cosine (only a direct caller can pass one) gives NaN, not a clipped value.
+    G = np.array([[0.3, np.nan, 0.2], [0.1, 0.2, 0.3]], dtype=dtype)
+    nx, ny = np.array([1.0, 1.0]), np.array([1.0, 1.0, 1.0])
+    n_bad = _exact.exact_kernel_block(G, nx, ny, -1, _exact.KIND_NTK, 2, bias, 1)
+    assert n_bad == 1
+    assert np.isnan(G[0, 1]) and np.all(np.isfinite(np.delete(G.ravel(), 1)))
+    big = 1e200 if dtype == np.float64 else 1e30          # the kernel overflows the dtype
+    G = np.full((1, 9), 0.3, dtype=dtype)
+    assert _exact.exact_kernel_block(G, np.array([big]), np.full(9, big), -1, _exact.KIND_NTK,
+                                     2, bias, 1) == 1
+    assert np.all(np.isinf(G))
+    G = np.full((3, 9), 0.3, dtype=dtype)
+    assert _exact.exact_kernel_block(G, np.ones(3), np.ones(9), -1, _exact.KIND_NTK, 2, bias, 1) == 0
