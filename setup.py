@@ -157,9 +157,10 @@ def _extensions():
     shared = ["ntkfast/_capi.pxd", "ntkfast/_parallel.pxd", "ntkfast/_openmp.pxd"]
     exts = [
         Extension("ntkfast._exact", ["ntkfast/_exact.pyx"], define_macros=macros,
-                  depends=["ntkfast/_exact.pxd"] + shared),
+                  depends=["ntkfast/_exact.pxd", "ntkfast/_arccos.h", "ntkfast/_simd.h"] + shared),
         Extension("ntkfast._sketch", ["ntkfast/_sketch.pyx"], define_macros=macros,
-                  depends=["ntkfast/_sketch.pxd", "ntkfast/_dense.h", "ntkfast/_dense_impl.h"] + shared),
+                  depends=["ntkfast/_sketch.pxd", "ntkfast/_dense.h", "ntkfast/_dense_impl.h",
+                           "ntkfast/_simd.h"] + shared),
     ]
     return cythonize(exts, compiler_directives=directives, force=debug)
 

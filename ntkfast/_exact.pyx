@@ -7,6 +7,9 @@
 # the bottom check every precondition their memory accesses depend on, release the GIL and
 # run an OpenMP loop.
 #
+# The arithmetic itself (arc-cosines by a polynomial with a stated error bound, four pairs
+# per vector instruction) is in _arccos.h; this file holds the drivers and the C API.
+#
 # Determinism: each output element is computed by the same operations whatever chunk or
 # thread it falls in, so results are bit-identical for any thread count and chunking.
 cimport cython
@@ -14,8 +17,6 @@ from cython cimport floating
 
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange
-from libc.float cimport DBL_MAX, DBL_MIN
-from libc.math cimport acos, asin, hypot, sqrt
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
 from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
@@ -29,71 +30,31 @@ KIND_ARCCOS1 = NTKFAST_KIND_ARCCOS1
 KIND_NNGP = NTKFAST_KIND_NNGP
 KIND_NTK = NTKFAST_KIND_NTK
 
-cdef double PI = 3.141592653589793238462643383279502884
-
-
 # --------------------------------------------------------------------------------------
 # Arc-cosine kernel functions and the exact NTK / NNGP recursion (SPEC sections 1-2)
 # --------------------------------------------------------------------------------------
 
-cdef inline double _clip1(double t) noexcept nogil:
-    # Rounding pushes cosines just past +-1; acos would return NaN there.
-    if t > 1.0:
-        return 1.0
-    if t < -1.0:
-        return -1.0
-    return t
-
-
-cdef inline double _times_norms(double v, double a, double b) noexcept nogil:
-    """v * a * b for norms a, b >= 0 and |v| of order 1, without a spurious over- or underflow.
-
-    (v * a) * b underflows to a few subnormal ulps when a is tiny and b large (2^-1070 *
-    2^40 lost 2% of the value) and overflows when a, b are huge and v small; a * b first
-    is right whenever that product is a normal number, and otherwise the order of the two
-    products is chosen so that the intermediate stays in range.
-    """
-    cdef double p = a * b, t
-    if DBL_MIN <= p <= DBL_MAX:
-        return v * p
-    if a < b:
-        t = a
-        a = b
-        b = t
-    if p > DBL_MAX:
-        return (v * b) * a      # overflowing product: the smaller norm first
-    return (v * a) * b          # underflowing product: the larger norm first
+cdef extern from "_arccos.h" nogil:
+    # The vectorised arc-cosine functions and recursion (see the header for the method, the
+    # error bound and why every element's value is independent of chunking and threads).
+    int ntkfast_exact_row_d(double* g, Py_ssize_t n, double nx, const double* ny, int kind,
+                            int depth, double bias, double* g2)
+    int ntkfast_exact_row_f(float* g, Py_ssize_t n, double nx, const double* ny, int kind,
+                            int depth, double bias, double* g2)
 
 
 cdef double kappa0(double t) noexcept nogil:
-    """kappa0(t) = 1 - arccos(t) / pi, t clipped to [-1, 1]."""
-    t = _clip1(t)
-    return 1.0 - acos(t) / PI
+    """kappa0(t) = 1 - arccos(t) / pi, t clipped to [-1, 1] (the driver's arithmetic)."""
+    cdef double one = 1.0
+    ntkfast_exact_row_d(&t, 1, 1.0, &one, NTKFAST_KIND_ARCCOS0, 1, 0.0, NULL)
+    return t
 
 
 cdef double kappa1(double t) noexcept nogil:
     """kappa1(t) = (sqrt(1 - t^2) + t (pi - arccos t)) / pi, t clipped to [-1, 1]."""
-    t = _clip1(t)
-    return (sqrt(1.0 - t * t) + t * (PI - acos(t))) / PI
-
-
-cdef inline void _arccos_layer(double rho, double u, double* k0, double* k1,
-                               double* one_minus_k1) noexcept nogil:
-    """kappa0(rho), kappa1(rho) and 1 - kappa1(rho), given rho and u = 1 - rho.
-
-    The angle comes from whichever of rho, u is accurate at its end of [-1, 1]
-    (acos has an infinite slope at +-1), and 1 - kappa1 is computed directly, so that a
-    pair of parallel inputs keeps u = 0 exactly through every layer.
-    """
-    cdef double angle, sine
-    if rho >= 0.0:
-        angle = 2.0 * asin(sqrt(0.5 * u))           # arccos(rho), accurate near rho = 1
-    else:
-        angle = PI - 2.0 * asin(sqrt(0.5 * (1.0 + rho)))   # accurate near rho = -1
-    sine = sqrt(u * (1.0 + rho))                      # sqrt(1 - rho^2)
-    k0[0] = 1.0 - angle / PI
-    k1[0] = (sine + rho * (PI - angle)) / PI
-    one_minus_k1[0] = (u * PI - sine + rho * angle) / PI
+    cdef double one = 1.0
+    ntkfast_exact_row_d(&t, 1, 1.0, &one, NTKFAST_KIND_ARCCOS1, 1, 0.0, NULL)
+    return t
 
 
 cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, double bias,
@@ -101,7 +62,8 @@ cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, doubl
     """NTK and NNGP of depth ``depth`` for one pair of inputs.
 
     ``cosine`` is <x, y> / (||x|| ||y||) (ignored when a norm is zero), ``norm_x`` and
-    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.
+    ``norm_y`` the Euclidean norms, ``bias`` the bias variance b^2.  The driver's row function
+    (_arccos.h) on a row of one element.
 
     The recursion runs on quantities divided by c_h = sqrt(Sigma_h(x,x) Sigma_h(y,y)), so
     that it neither overflows nor loses the cosine for inputs of huge or tiny magnitude;
@@ -111,51 +73,8 @@ cdef void ntk_pair(double cosine, double norm_x, double norm_y, int depth, doubl
     (s = sqrt(Sigma(.,.))) instead of by subtraction: near rho = 1 an error of 1e-16 in rho
     would become 1e-8 in arccos(rho).
     """
-    cdef double sb = sqrt(bias)
-    cdef double sx, sy, sx_new, sy_new, a, b, d, rho, u, theta, k0, k1, omk1, ratio
-    cdef int h
-    if bias == 0.0:
-        if norm_x == 0.0 or norm_y == 0.0:
-            # Every term carries a factor of the zero norm (SPEC: rho = 0 there).
-            ntk[0] = 0.0
-            nngp[0] = 0.0
-            return
-        sx = norm_x
-        sy = norm_y
-        rho = _clip1(cosine)
-        u = 1.0 - rho
-    else:
-        # sqrt(Sigma_0(x,x)) = sqrt(||x||^2 + b^2), computed without squaring ||x||.
-        sx = hypot(norm_x, sb)
-        sy = hypot(norm_y, sb)
-        a = (norm_x / sx) * (norm_y / sy)
-        b = (sb / sx) * (sb / sy)
-        d = norm_x - norm_y
-        rho = _clip1(a * _clip1(cosine) + b)
-        d = sb * (d / sx) / sy                   # b (||x|| - ||y||) / (s_x s_y)
-        u = d * d / (1.0 + a + b) + a * (1.0 - _clip1(cosine))
-    theta = rho                                  # Theta_0 / c_0
-    for h in range(depth):
-        _arccos_layer(rho, u, &k0, &k1, &omk1)
-        if bias == 0.0:
-            # c does not change without bias: Sigma_h / c = kappa1(rho_{h-1}).
-            rho = k1
-            u = omk1
-            theta = theta * k0 + rho
-        else:
-            sx_new = hypot(sx, sb)               # Sigma_h(x,x) = Sigma_{h-1}(x,x) + b^2
-            sy_new = hypot(sy, sb)
-            ratio = (sx / sx_new) * (sy / sy_new)
-            b = (sb / sx_new) * (sb / sy_new)
-            d = sb * ((sx - sy) / sx_new) / sy_new
-            rho = _clip1(ratio * k1 + b)
-            u = d * d / (1.0 + ratio + b) + ratio * omk1
-            theta = theta * k0 * ratio + rho
-            sx = sx_new
-            sy = sy_new
-        u = min(2.0, max(0.0, u))
-    ntk[0] = _times_norms(theta, sx, sy)
-    nngp[0] = _times_norms(rho, sx, sy)
+    ntk[0] = cosine
+    ntkfast_exact_row_d(ntk, 1, norm_x, &norm_y, NTKFAST_KIND_NTK, depth, bias, nngp)
 
 
 cdef void ntk_self(double norm_x, int depth, double bias, double* ntk, double* nngp) noexcept nogil:
@@ -171,21 +90,6 @@ cdef void ntk_self(double norm_x, int depth, double bias, double* ntk, double* n
     cdef double l1 = <double>depth + 1.0, l2 = <double>depth + 2.0
     nngp[0] = sq + l1 * bias
     ntk[0] = l1 * sq + bias * l1 * l2 / 2.0
-
-
-cdef inline double _pair_value(int kind, double cosine, double nx, double ny, int depth,
-                               double bias) noexcept nogil:
-    cdef double a, b
-    if kind == NTKFAST_KIND_ARCCOS0:
-        if nx == 0.0 or ny == 0.0:
-            return 0.0          # step(0) = 0: features of a zero row are zero
-        return kappa0(cosine)
-    if kind == NTKFAST_KIND_ARCCOS1:
-        if nx == 0.0 or ny == 0.0:
-            return 0.0
-        return _times_norms(kappa1(cosine), nx, ny)
-    ntk_pair(cosine, nx, ny, depth, bias, &a, &b)
-    return a if kind == NTKFAST_KIND_NTK else b
 
 
 cdef inline double _self_value(int kind, double nx, int depth, double bias) noexcept nogil:
@@ -213,17 +117,25 @@ cdef enum:
     CHUNK_STEPS = 1 << 21
 
 
-cdef void _kernel_row(floating* g, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t diag, double nx,
-                      const double* ny, int kind, int depth, double bias) noexcept nogil:
+cdef int _kernel_row(floating* g, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t diag, double nx,
+                     const double* ny, int kind, int depth, double bias) noexcept nogil:
     """g[j] for c0 <= j < c1: the pair value right of column ``diag``, the self value at it,
-    nothing left of it (diag < 0: every column is a pair)."""
-    cdef Py_ssize_t j
+    nothing left of it (diag < 0: every column is a pair).  Returns 1 if a stored value is
+    not finite, else 0."""
+    cdef int bad = 0
+    cdef floating v
     if diag >= c0:
         if diag < c1:
-            g[diag] = <floating>_self_value(kind, nx, depth, bias)
+            v = <floating>_self_value(kind, nx, depth, bias)
+            g[diag] = v
+            bad = not (v - v == 0)
         c0 = diag + 1
-    for j in range(c0, c1):
-        g[j] = <floating>_pair_value(kind, g[j], nx, ny[j], depth, bias)
+    if c1 > c0:
+        if floating is float:
+            bad |= ntkfast_exact_row_f(g + c0, c1 - c0, nx, ny + c0, kind, depth, bias, NULL)
+        else:
+            bad |= ntkfast_exact_row_d(g + c0, c1 - c0, nx, ny + c0, kind, depth, bias, NULL)
+    return bad
 
 
 def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel values
@@ -243,9 +155,14 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
     Ctrl-C raises KeyboardInterrupt within a fraction of a second.  (One element is not
     split: at a depth in the tens of millions it alone runs for seconds; the Python layer
     bounds the depth.)
+
+    Returns 0 if every value it stored is finite, else a positive count (of rows, or of
+    elements of a row split into columns, holding a value that is not finite): the caller
+    then looks for the first such row, which it need not do otherwise.
     """
     cdef Py_ssize_t n_rows = G.shape[0], n_cols = G.shape[1]
     cdef Py_ssize_t i, j, r0, r1, c0, c1, rows_per_chunk, cols_per_chunk
+    cdef Py_ssize_t n_bad = 0
     cdef double per_element, row_cost
     if norm_x.shape[0] != n_rows or norm_y.shape[0] != n_cols:
         raise ValueError(
@@ -266,7 +183,7 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
     if not chunk_steps >= 1.0:
         raise ValueError(f"exact_kernel_block: chunk_steps: expected a number >= 1, got {chunk_steps}")
     if n_rows == 0 or n_cols == 0:
-        return
+        return 0
     per_element = <double>depth if kind >= NTKFAST_KIND_NNGP else 1.0
     row_cost = per_element * n_cols
     n_threads = threads_for(n_threads, 10.0 * n_rows * row_cost)
@@ -282,7 +199,7 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
         if cols_per_chunk >= n_cols:
             with nogil:
                 for i in prange(r0, r1, schedule="dynamic", num_threads=n_threads):
-                    _kernel_row(&G[i, 0], 0, n_cols, i + diag_offset if diag_offset >= 0 else -1,
+                    n_bad += _kernel_row(&G[i, 0], 0, n_cols, i + diag_offset if diag_offset >= 0 else -1,
                                 norm_x[i], &norm_y[0], kind, depth, bias)
             PyErr_CheckSignals()
         else:
@@ -291,11 +208,12 @@ def exact_kernel_block(floating[:, ::1] G,         # IN: cosines, OUT: kernel va
                 c1 = min(n_cols, c0 + cols_per_chunk)
                 with nogil:
                     for j in prange(c0, c1, schedule="dynamic", num_threads=n_threads):
-                        _kernel_row(&G[r0, 0], j, j + 1,
+                        n_bad += _kernel_row(&G[r0, 0], j, j + 1,
                                     r0 + diag_offset if diag_offset >= 0 else -1,
                                     norm_x[r0], &norm_y[0], kind, depth, bias)
                 PyErr_CheckSignals()
         r0 = r1
+    return n_bad
 
 
 def mirror_upper(floating[:, ::1] K, int n_threads):
