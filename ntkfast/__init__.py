@@ -19,7 +19,7 @@ from ._engine.validation import MAX_DEPTH
 from .features import ArcCosineFeatures, NTKRandomFeatures, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
 from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier
-from .sketch import count_sketch, tensor_sketch, tensor_sketch_product
+from .sketch import count_sketch, tensor_sketch, tensor_sketch_product, tensor_srht
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "ntk_kernel",
     "tensor_sketch",
     "tensor_sketch_product",
+    "tensor_srht",
 ]
 
 

@@ -108,3 +108,23 @@ cdef int tensor_sketch_pair_d(const double* u, Py_ssize_t ku, const Py_ssize_t* 
                               Py_ssize_t n_buckets, double* out, double* work,
                               ntkfast_rfft_d rfft, ntkfast_irfft_d irfft,
                               void* fft_ctx) noexcept nogil
+
+# --------------------------------------------------------------------------------------
+# TensorSRHT (SPEC section 4; added in issue 15 without a version change: only additions).
+# For rows u (ku) and v (kv), signs s_u, s_v (+1/-1) and m = D / 2 frequencies freq_u in
+# [0, ku), freq_v in [0, kv):
+#     TSRHT(u, v)[j] = sqrt(2 / D) Re(U[freq_u[j]] V[freq_v[j]]),  [m + j]: the Im part,
+# with U = DFT(s_u * u), V = DFT(s_v * v) (unnormalised, numpy's sign).  The caller runs the
+# FFTs (rfft of the signed rows, k // 2 + 1 interleaved frequencies, as for the TensorSketch):
+#     sign_row_*(u, s_u, ku, buf); rfft(buf) -> spec_u; same for v;
+#     srht_combine_row_*(spec_u, ku, freq_u, spec_v, kv, freq_v, m, sqrt(2 / D), out)
+# srht_combine_row reads frequencies above k / 2 by conjugate symmetry; out has 2m elements.
+# --------------------------------------------------------------------------------------
+cdef void sign_row_f(const float* x, const float* signs, Py_ssize_t k, float* out) noexcept nogil
+cdef void sign_row_d(const double* x, const double* signs, Py_ssize_t k, double* out) noexcept nogil
+cdef void srht_combine_row_f(const float* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
+                             const float* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
+                             Py_ssize_t m, float scale, float* out) noexcept nogil
+cdef void srht_combine_row_d(const double* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
+                             const double* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
+                             Py_ssize_t m, double scale, double* out) noexcept nogil

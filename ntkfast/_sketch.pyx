@@ -165,6 +165,44 @@ cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) n
         a[2 * f + 1] = ar * bi + ai * br
 
 
+cdef void srht_combine_row(const floating* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
+                           const floating* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
+                           Py_ssize_t m, floating scale, floating* out) noexcept nogil:
+    """TensorSRHT from two rfft spectra (SPEC section 4): with U, V the full complex DFTs of
+    the signed rows (lengths ku, kv), out[j] = scale * Re(U[freq_u[j]] V[freq_v[j]]) and
+    out[m + j] = scale * Im(...), j < m.  The spectra hold k // 2 + 1 interleaved frequencies;
+    above k / 2 the DFT of a real row is read by conjugate symmetry, U[f] = conj(U[k - f])."""
+    cdef Py_ssize_t j, f
+    cdef floating ar, ai, br, bi
+    for j in range(m):
+        f = freq_u[j]
+        if 2 * f > ku:
+            f = ku - f
+            ar = spec_u[2 * f]
+            ai = -spec_u[2 * f + 1]
+        else:
+            ar = spec_u[2 * f]
+            ai = spec_u[2 * f + 1]
+        f = freq_v[j]
+        if 2 * f > kv:
+            f = kv - f
+            br = spec_v[2 * f]
+            bi = -spec_v[2 * f + 1]
+        else:
+            br = spec_v[2 * f]
+            bi = spec_v[2 * f + 1]
+        out[j] = scale * (ar * br - ai * bi)
+        out[m + j] = scale * (ar * bi + ai * br)
+
+
+cdef void sign_row(const floating* x, const floating* signs, Py_ssize_t k,
+                   floating* out) noexcept nogil:
+    """out[t] = signs[t] * x[t] (the random signs of TensorSRHT; out may equal x)."""
+    cdef Py_ssize_t t
+    for t in range(k):
+        out[t] = signs[t] * x[t]
+
+
 # --------------------------------------------------------------------------------------
 # Python-visible drivers.  Inputs come validated from the wrappers in ntkfast/*.py, but
 # whatever a Python caller passes, nothing here reads or writes out of bounds: every
@@ -475,6 +513,55 @@ def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads
             spectrum_multiply(&A[i, 0], &B[i, 0], w // 2)
 
 
+def sign_rows(const floating[:, ::1] X,          # IN (n, k)
+              const floating[::1] signs,         # IN (k,)
+              floating[:, ::1] out,              # OUT (n, k); may be X itself
+              int n_threads):
+    """out[i] = signs * X[i] (TensorSRHT's random signs), row by row."""
+    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], i
+    if signs.shape[0] != k or out.shape[0] != n or out.shape[1] != k:
+        raise ValueError(f"sign_rows: inconsistent shapes: expected signs of length {k} and out "
+                         f"of shape ({n}, {k}), got {signs.shape[0]} and ({out.shape[0]}, {out.shape[1]})")
+    check_n_threads(n_threads, "sign_rows")
+    if n == 0 or k == 0:
+        return
+    n_threads = threads_for(n_threads, <double>n * k)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            sign_row(&X[i, 0], &signs[0], k, &out[i, 0])
+
+
+def srht_combine_rows(const floating[:, ::1] spec_u,   # IN (n, 2 * (ku // 2 + 1)): rfft of signed U
+                      Py_ssize_t ku,
+                      const Py_ssize_t[::1] freq_u,     # IN (m,), values in [0, ku)
+                      const floating[:, ::1] spec_v,    # IN (n, 2 * (kv // 2 + 1))
+                      Py_ssize_t kv,
+                      const Py_ssize_t[::1] freq_v,     # IN (m,), values in [0, kv)
+                      double scale,
+                      floating[:, ::1] out,             # OUT (n, >= col0 + 2m); columns col0.. written
+                      Py_ssize_t col0, int n_threads):
+    """out[i, col0:col0 + 2m] = TensorSRHT of row i from the two spectra (srht_combine_row)."""
+    cdef Py_ssize_t n = spec_u.shape[0], m = freq_u.shape[0], i
+    if ku < 1 or kv < 1 or spec_u.shape[1] != 2 * (ku // 2 + 1) or spec_v.shape[1] != 2 * (kv // 2 + 1) \
+            or spec_v.shape[0] != n or freq_v.shape[0] != m or out.shape[0] != n \
+            or col0 < 0 or out.shape[1] < col0 + 2 * m:
+        raise ValueError(
+            f"srht_combine_rows: inconsistent shapes: spectra ({spec_u.shape[0]}, {spec_u.shape[1]}) "
+            f"and ({spec_v.shape[0]}, {spec_v.shape[1]}) for lengths {ku} and {kv}, "
+            f"{m} and {freq_v.shape[0]} frequencies, out ({out.shape[0]}, {out.shape[1]}) from column {col0}")
+    check_n_threads(n_threads, "srht_combine_rows")
+    cdef const Py_ssize_t[::1] fu = _checked_indices(freq_u, ku, "srht_combine_rows", "freq_u")
+    cdef const Py_ssize_t[::1] fv = _checked_indices(freq_v, kv, "srht_combine_rows", "freq_v")
+    if n == 0 or m == 0:
+        return
+    cdef floating sc = <floating>scale
+    n_threads = threads_for(n_threads, 8.0 * n * m)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            srht_combine_row(&spec_u[i, 0], ku, &fu[0], &spec_v[i, 0], kv, &fv[0], m, sc,
+                             &out[i, col0])
+
+
 # --------------------------------------------------------------------------------------
 # C-level API (declared in _sketch.pxd): float32 / float64 twins with stable C names, each a
 # direct call of the fused kernel above that the drivers use (see _capi.pxd for why twins).
@@ -609,3 +696,23 @@ cdef int tensor_sketch_pair_d(const double* u, Py_ssize_t ku, const Py_ssize_t* 
         return status
     spectrum_multiply(spec_u, spec_v, n_freq)
     return irfft(fft_ctx, spec_u, out, n_buckets)
+
+
+cdef void sign_row_f(const float* x, const float* signs, Py_ssize_t k, float* out) noexcept nogil:
+    sign_row(x, signs, k, out)
+
+
+cdef void sign_row_d(const double* x, const double* signs, Py_ssize_t k, double* out) noexcept nogil:
+    sign_row(x, signs, k, out)
+
+
+cdef void srht_combine_row_f(const float* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
+                             const float* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
+                             Py_ssize_t m, float scale, float* out) noexcept nogil:
+    srht_combine_row(spec_u, ku, freq_u, spec_v, kv, freq_v, m, scale, out)
+
+
+cdef void srht_combine_row_d(const double* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
+                             const double* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
+                             Py_ssize_t m, double scale, double* out) noexcept nogil:
+    srht_combine_row(spec_u, ku, freq_u, spec_v, kv, freq_v, m, scale, out)

@@ -1,4 +1,4 @@
-"""CountSketch and TensorSketch primitives (SPEC section 4), numpy in, numpy out.
+"""CountSketch, TensorSketch and TensorSRHT primitives (SPEC section 4), numpy in, numpy out.
 
 TensorSketch multiplies the FFTs of CountSketches: ``TS(u, v) = irfft(rfft(CS1(u)) *
 rfft(CS2(v)))``.  The hashing and the spectrum product are compiled OpenMP loops; the FFTs
@@ -20,7 +20,7 @@ from ._engine.validation import (
     resolve_n_threads,
 )
 
-__all__ = ["count_sketch", "tensor_sketch", "tensor_sketch_product"]
+__all__ = ["count_sketch", "tensor_sketch", "tensor_sketch_product", "tensor_srht"]
 
 # About 8 MiB of float64 per work array per chunk: the FFT of a chunk stays cache-friendly and
 # the temporaries stay small next to the output.  Independent of the thread count.
@@ -216,3 +216,115 @@ def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_thr
         [U, V], [indices_u, indices_v], [signs_u, signs_v], n_buckets, n_threads,
         [("U", "indices_u", "signs_u"), ("V", "indices_v", "signs_v")],
     )
+
+
+def check_srht(indices, signs, k, n_pairs, indices_name="indices", signs_name="signs"):
+    """Validate one factor of a TensorSRHT: ``n_pairs`` frequencies in [0, k) and k signs.
+
+    Returns ``(indices as intp, signs as float64)``, both new C-contiguous arrays.
+    """
+    idx, _ = check_hash(indices, np.ones(n_pairs), n_pairs, k, indices_name, signs_name)
+    _, sg = check_hash(np.zeros(k, dtype=np.intp), signs, k, 1, indices_name, signs_name)
+    return idx, sg
+
+
+def check_srht_width(n_components):
+    n_components = check_int(n_components, "n_components", 2)
+    if n_components % 2:
+        raise ValueError(f"n_components: expected an even integer (real and imaginary parts "
+                         f"of n_components / 2 frequencies), got {n_components}")
+    return n_components
+
+
+def _tensor_srht_rows(U, V, hu, hv, n_components, n_threads, out=None, col0=0):
+    """TensorSRHT of validated, same-dtype, C-contiguous U and V, chunk by chunk, into
+    ``out[:, col0:col0 + n_components]`` (a new array when ``out`` is None).
+
+    ``hu``, ``hv``: ``(frequencies as intp, signs in the data's dtype)``.
+    """
+    n, ku = U.shape
+    kv = V.shape[1]
+    dtype = U.dtype
+    if out is None:
+        out = np.empty((n, n_components), dtype=dtype)
+    width = max(ku, kv, n_components)
+    rows = max(1, min(_chunk_rows(width), n))
+    cdtype = complex_dtype(dtype)
+    real = np.float32 if dtype == np.float32 else np.float64
+    bu, bv = np.empty((rows, ku), dtype=dtype), np.empty((rows, kv), dtype=dtype)
+    su = np.empty((rows, ku // 2 + 1), dtype=cdtype)
+    sv = np.empty((rows, kv // 2 + 1), dtype=cdtype)
+    scale = np.sqrt(2.0 / n_components)
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        r = i1 - i0
+        _sketch.sign_rows(U[i0:i1], hu[1], bu[:r], n_threads)
+        _sketch.sign_rows(V[i0:i1], hv[1], bv[:r], n_threads)
+        rfft_rows(bu[:r], su[:r], fft_threads(n_threads, r, ku))
+        rfft_rows(bv[:r], sv[:r], fft_threads(n_threads, r, kv))
+        _sketch.srht_combine_rows(su[:r].view(real), ku, hu[0], sv[:r].view(real), kv, hv[0],
+                                  scale, out[i0:i1], col0, n_threads)
+    return out
+
+
+def tensor_srht(U, V, indices_u, signs_u, indices_v, signs_v, n_components, n_threads=None):
+    """Degree-2 TensorSRHT of the row-wise products ``u (x) v`` (SPEC section 4).
+
+    With ``m = n_components / 2`` and ``U_f``, ``V_g`` the unnormalised DFTs of the signed
+    rows ``signs_u * u`` (length ``k_u``) and ``signs_v * v`` (length ``k_v``)::
+
+        out[j]     = sqrt(2 / n_components) * Re(U_{indices_u[j]} V_{indices_v[j]})
+        out[m + j] = sqrt(2 / n_components) * Im(U_{indices_u[j]} V_{indices_v[j]})
+
+    With random +1/-1 signs and frequencies drawn uniformly with replacement,
+    ``E <out(u, v), out(u', v')> = <u, u'> <v, v'>``; the signs alone make it unbiased (the
+    mean over all frequencies is exact, by Parseval), the sampled frequencies give the
+    variance (closed form in the docs page "Choosing n_components", tested in
+    ``tests/test_srht.py``).  Cost per row: ``O(k_u log k_u + k_v log k_v + n_components)``.
+
+    Parameters
+    ----------
+    U : array-like of shape (n, k_u)
+        First factor of each row's product.
+    V : array-like of shape (n, k_v)
+        Second factor, with the same number of rows.
+    indices_u : array of int, shape (n_components // 2,)
+        Frequencies of ``U``'s DFT, in ``[0, k_u)``.
+    signs_u : array of shape (k_u,)
+        +1/-1 for each column of ``U``.
+    indices_v, signs_v : arrays of shapes (n_components // 2,) and (k_v,)
+        The same for ``V``, drawn independently.
+    n_components : even int >= 2
+        Output width ``D``.
+    n_threads : int, optional
+        OpenMP threads (and FFT workers); default: the current OpenMP limit.
+
+    Returns
+    -------
+    ndarray of shape (n, n_components)
+        float32 if ``U`` and ``V`` are float32, else float64.
+
+    Examples
+    --------
+    Frequency 0 of both factors is ``sum(u) * sum(v)``:
+
+    >>> import numpy as np, ntkfast
+    >>> u, v = np.array([[1.0, 2.0]]), np.array([[3.0, 5.0]])
+    >>> ntkfast.tensor_srht(u, v, [0], [1, 1], [0], [1, 1], 2).round(12)
+    array([[24.,  0.]])
+    """
+    n_components = check_srht_width(n_components)
+    U = as_float_array(U, "U")
+    check_2d_shape(U, "U")
+    V = as_float_array(V, "V")
+    check_2d_shape(V, "V")
+    if V.shape[0] != U.shape[0]:
+        raise ValueError(f"V: expected {U.shape[0]} rows (as U), got {V.shape[0]}")
+    dtype = np.float32 if (U.dtype == np.float32 and V.dtype == np.float32) else np.float64
+    U, V = check_array(U, "U", dtype=dtype), check_array(V, "V", dtype=dtype)
+    m = n_components // 2
+    iu, su = check_srht(indices_u, signs_u, U.shape[1], m, "indices_u", "signs_u")
+    iv, sv = check_srht(indices_v, signs_v, V.shape[1], m, "indices_v", "signs_v")
+    _check_output_size(U.shape[0], n_components, dtype)
+    return _tensor_srht_rows(U, V, (iu, su.astype(dtype)), (iv, sv.astype(dtype)), n_components,
+                             resolve_n_threads(n_threads))
