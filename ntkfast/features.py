@@ -551,18 +551,21 @@ class NTKRandomFeatures(_FeatureTransformer):
         "n_components": Int(2),
         "kernel": OneOf("ntk", "nngp"),
         "bias": NonNegative(),
+        "sketch": OneOf("countsketch", "srht"),
         "sketch_components": SketchWidth(),
         "step_components": StepWidth(),
         "leverage": Bool(),
         "random_state": RandomState(),
         "n_threads": Threads(),
     }
-    _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "relu_weights_", "relu_scales_", "step_weights_",
+    _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "sketch_", "relu_weights_", "relu_scales_", "step_weights_",
                      "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
-                 kernel="ntk", random_state=None, n_threads=None, bias=0.0, step_components=None):
+                 kernel="ntk", random_state=None, n_threads=None, bias=0.0, step_components=None,
+                 sketch="countsketch"):
         self.depth = depth
+        self.sketch = sketch
         self.n_components = n_components
         self.sketch_components = sketch_components
         self.step_components = step_components
@@ -577,8 +580,10 @@ class NTKRandomFeatures(_FeatureTransformer):
         # as many step features as ReLU features.
         d.setdefault("bias", 0.0)
         d.setdefault("step_components", None)
+        d.setdefault("sketch", "countsketch")
         if "n_relu_" in d:
             d.setdefault("bias_", 0.0)
+            d.setdefault("sketch_", "countsketch")
             d.setdefault("n_step_", d["n_relu_"] if d.get("n_sketch_") else 0)
         super().__setstate__(d)
 
@@ -595,6 +600,8 @@ class NTKRandomFeatures(_FeatureTransformer):
             ms = default_sketch_components(nc)
             if e:
                 ms = min(ms, nc - 2)
+            if params.get("sketch") == "srht":
+                ms -= ms % 2  # real and imaginary parts: an even width (>= 2, checked)
         m1 = nc - e - ms
         m0 = params.get("step_components")
         return m1, (m1 if m0 is None else m0), ms
@@ -614,6 +621,8 @@ class NTKRandomFeatures(_FeatureTransformer):
         rng = params["random_state"]
         a = {name: [] for name in self._LAYER_LISTS}
         a["n_relu_"], a["n_step_"], a["n_sketch_"], a["bias_"] = m1, m0, ms, params["bias"]
+        srht = params["sketch"] == "srht"
+        a["sketch_"] = params["sketch"]
         d_in, d_psi = d + e, d + e
         # The draws come in this order (step, relu, hashes) layer after layer; with m0 = m1
         # they are those of every earlier version, so old seeds give the same features.
@@ -623,7 +632,12 @@ class NTKRandomFeatures(_FeatureTransformer):
             W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
             a["relu_weights_"].append(W.astype(dtype))
             a["relu_scales_"].append(_feature_scales(W, leverage).astype(dtype))
-            if ntk:
+            if ntk and srht:  # signs of each factor's columns, ms / 2 frequencies of each DFT
+                a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
+                a["sketch_indices_"].append(rng.integers(0, d_psi, size=ms // 2).astype(np.intp))
+                a["step_signs_"].append((2 * rng.integers(0, 2, size=m0) - 1).astype(np.int8))
+                a["step_indices_"].append(rng.integers(0, m0, size=ms // 2).astype(np.intp))
+            elif ntk:
                 a["sketch_indices_"].append(rng.integers(0, ms, size=d_psi).astype(np.intp))
                 a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
                 a["step_indices_"].append(rng.integers(0, ms, size=m0).astype(np.intp))
@@ -635,7 +649,7 @@ class NTKRandomFeatures(_FeatureTransformer):
         return NTKMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["dtype_"],
                       a["relu_weights_"], a["relu_scales_"], a["step_weights_"],
                       a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"],
-                      a["bias_"], n_step=a["n_step_"])
+                      a["bias_"], n_step=a["n_step_"], sketch=a["sketch_"])
 
     _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
@@ -678,11 +692,13 @@ class NTKRandomFeatures(_FeatureTransformer):
             if ms:
                 a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m0, d_in), dtype=dtype))
                 for name, length in (("sketch", d_psi), ("step", m0)):
-                    idx = reader.array(f"{prefix}{name}_indices_{k}", (length,), kinds="iu")
+                    n_idx = ms // 2 if params["sketch"] == "srht" else length
+                    idx = reader.array(f"{prefix}{name}_indices_{k}", (n_idx,), kinds="iu")
                     sg = reader.array(f"{prefix}{name}_signs_{k}", (length,), kinds="i", dtype=np.int8)
                     a[f"{name}_indices_"].append(idx.astype(np.intp, copy=False))
                     a[f"{name}_signs_"].append(sg)
             d_in, d_psi = m1 + e, m1 + e + ms
         a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_step_=m0, n_sketch_=ms, bias_=params["bias"],
+                 sketch_=params["sketch"],
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

@@ -318,8 +318,9 @@ class ModelReader:
 
 # Parameters added after model files of their class were first written, with the value that
 # gives the behaviour of those files (used when a file's __params__ lacks them).
-# NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU.
-_PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None}
+# NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU;
+# the CountSketch TensorSketch.
+_PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch"}
 
 
 def load_model(path, return_metadata=False):

@@ -17,6 +17,7 @@ from ._engine.validation import (
     check_array,
     check_hash,
     check_int,
+    check_srht,
     resolve_n_threads,
 )
 
@@ -216,16 +217,6 @@ def tensor_sketch(U, V, indices_u, signs_u, indices_v, signs_v, n_buckets, n_thr
         [U, V], [indices_u, indices_v], [signs_u, signs_v], n_buckets, n_threads,
         [("U", "indices_u", "signs_u"), ("V", "indices_v", "signs_v")],
     )
-
-
-def check_srht(indices, signs, k, n_pairs, indices_name="indices", signs_name="signs"):
-    """Validate one factor of a TensorSRHT: ``n_pairs`` frequencies in [0, k) and k signs.
-
-    Returns ``(indices as intp, signs as float64)``, both new C-contiguous arrays.
-    """
-    idx, _ = check_hash(indices, np.ones(n_pairs), n_pairs, k, indices_name, signs_name)
-    _, sg = check_hash(np.zeros(k, dtype=np.intp), signs, k, 1, indices_name, signs_name)
-    return idx, sg
 
 
 def check_srht_width(n_components):

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _sketch
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
-from .validation import check_hash, check_weights
+from .validation import check_hash, check_srht, check_weights
 
 __all__ = ["ArcCosineMap", "NTKMap", "FeatureMap"]
 
@@ -129,8 +129,11 @@ class NTKMap(FeatureMap):
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
                  step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0,
-                 n_step=None):
+                 n_step=None, sketch="countsketch"):
         dtype = np.dtype(dtype)
+        if sketch not in ("countsketch", "srht"):
+            raise ValueError(f"sketch_: expected 'countsketch' or 'srht', got {sketch!r}")
+        srht = sketch == "srht"
         bias = float(bias)
         if not np.isfinite(bias) or bias < 0:
             raise ValueError(f"bias_: expected a finite number >= 0, got {bias}")
@@ -161,17 +164,30 @@ class NTKMap(FeatureMap):
             if ntk:
                 step_w = check_weights(step_weights[h], (m0, d_in), dtype, f"step_weights_[{h}]")
                 # Copies: the kernels read these, and nobody else can write them.
-                si, ss = check_hash(sketch_indices[h], sketch_signs[h], d_psi, ms,
-                                    f"sketch_indices_[{h}]", f"sketch_signs_[{h}]")
-                ti, ts = check_hash(step_indices[h], step_signs[h], m0, ms,
-                                    f"step_indices_[{h}]", f"step_signs_[{h}]")
+                if srht:  # ms / 2 frequencies of each factor's DFT, one sign per column
+                    if ms % 2:
+                        raise ValueError(f"n_sketch_: expected an even width with sketch 'srht', got {ms}")
+                    si, ss = check_srht(sketch_indices[h], sketch_signs[h], d_psi, ms // 2,
+                                        f"sketch_indices_[{h}]", f"sketch_signs_[{h}]")
+                    ti, ts = check_srht(step_indices[h], step_signs[h], m0, ms // 2,
+                                        f"step_indices_[{h}]", f"step_signs_[{h}]")
+                else:
+                    si, ss = check_hash(sketch_indices[h], sketch_signs[h], d_psi, ms,
+                                        f"sketch_indices_[{h}]", f"sketch_signs_[{h}]")
+                    ti, ts = check_hash(step_indices[h], step_signs[h], m0, ms,
+                                        f"step_indices_[{h}]", f"step_signs_[{h}]")
                 self._layers.append((relu_w, relu_s, step_w, si, ss, ti, ts))
             else:
                 self._layers.append((relu_w, relu_s, None, None, None, None, None))
             d_in, d_psi = m1 + e, m1 + e + ms
         # Per row: two layer buffers, two CountSketches and their spectra (and the input
-        # with its bias column).
-        super().__init__(d, m1 + e + ms, dtype, 4 * (m1 + e + ms) + e * (d + 1))
+        # with its bias column); TensorSRHT: the signed psi_{h-1} and a_h and their spectra.
+        per_row = 4 * (m1 + e + ms) + e * (d + 1)
+        if srht and ntk:
+            d_max = max(d + e, m1 + e + ms)
+            per_row = 2 * (m1 + e + ms) + e * (d + 1) + 2 * (d_max + 2) + 2 * (m0 + 2)
+        super().__init__(d, m1 + e + ms, dtype, per_row)
+        self.sketch = sketch
         self.depth, self.n_relu, self.n_sketch = depth, m1, ms
         self.n_step = int(m0) if ms else 0
         self.bias, self.bias_columns = bias, e
@@ -185,6 +201,11 @@ class NTKMap(FeatureMap):
             relu = _sketch.packed_weights(_cast(relu_w, dtype), _cast(relu_s, dtype))
             if step_w is None:
                 layers.append((relu, None, None, None, None, None))
+            elif self.sketch == "srht":
+                # a_h = sqrt(2 / m0) step(W x), stored for the FFT: the scale is packed in.
+                scale = np.full(self.n_step, np.sqrt(2.0 / self.n_step), dtype=dtype)
+                step = _sketch.packed_weights(_cast(step_w, dtype), scale)
+                layers.append((relu, step, si, ss.astype(dtype), ti, ts.astype(dtype)))
             else:
                 step = _sketch.packed_weights(_cast(step_w, dtype), None)
                 layers.append((relu, step, si, ss.astype(dtype), ti, ts.astype(dtype)))
@@ -201,6 +222,12 @@ class NTKMap(FeatureMap):
         if not ms:
             return layers, None
         cdtype = complex_dtype(dtype)
+        if self.sketch == "srht":
+            d_max = max(self.n_features + e, m1 + e + ms)
+            # Flat: each layer views the first rows * k elements as a contiguous (rows, k).
+            return layers, (np.empty(rows * d_max, dtype=dtype), np.empty((rows, m0), dtype=dtype),
+                            np.empty(rows * (d_max // 2 + 1), dtype=cdtype),
+                            np.empty((rows, m0 // 2 + 1), dtype=cdtype))
         sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
                   np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
                   np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m0), dtype=dtype))
@@ -225,6 +252,8 @@ class NTKMap(FeatureMap):
                 dest[:, m1] = root_bias
             if not ms:
                 _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
+            elif self.sketch == "srht":
+                self._srht_layer(psi, dest, relu, step, si, ss, ti, ts, sketch, n_threads)
             else:
                 # phi_h and the CountSketches of psi_{h-1} and a_h in one parallel loop; then
                 # TS(psi_{h-1}, a_h) = irfft(rfft(CS(psi_{h-1})) * rfft(CS(a_h))), written
@@ -237,6 +266,26 @@ class NTKMap(FeatureMap):
                 multiply_spectra(spec_psi, spec_step, n_threads)
                 irfft_rows(spec_psi, ms, dest[:, m1 + e:], fft_workers)
             psi = dest
+
+    def _srht_layer(self, psi, dest, relu, step, si, ss, ti, ts, work, n_threads):
+        """phi_h into dest[:, :m1] and TensorSRHT(psi_{h-1}, a_h) into its last ms columns:
+        a_h is computed (scale packed in) then signed in place, psi_{h-1} signed into a
+        buffer; both rfft'd; the sampled frequencies multiplied (SPEC section 4)."""
+        R, k = psi.shape
+        m0, ms, col0 = self.n_step, self.n_sketch, self.n_relu + self.bias_columns
+        buf_psi, buf_step, spec_psi, spec_step = work
+        buf_psi = buf_psi[:R * k].reshape(R, k)
+        spec_psi = spec_psi[:R * (k // 2 + 1)].reshape(R, k // 2 + 1)
+        buf_step, spec_step = buf_step[:R], spec_step[:R]
+        _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
+        _sketch.dense_activation(psi, step, _sketch.ACT_STEP, buf_step, n_threads)
+        _sketch.sign_rows(buf_step, ts, buf_step, n_threads)
+        _sketch.sign_rows(psi, ss, buf_psi, n_threads)
+        real = np.float32 if psi.dtype == np.float32 else np.float64
+        rfft_rows(buf_psi, spec_psi, fft_threads(n_threads, R, k))
+        rfft_rows(buf_step, spec_step, fft_threads(n_threads, R, m0))
+        _sketch.srht_combine_rows(spec_psi.view(real), k, si, spec_step.view(real), m0, ti,
+                                  np.sqrt(2.0 / ms), dest, col0, n_threads)
 
 
 def of(estimator):

@@ -247,8 +247,9 @@ class Optional(Constraint):
 class SketchWidth(Constraint):
     """``sketch_components`` of the NTK features: None (the default split) or an integer in
     ``[1, n_components - 1]`` (``[1, n_components - 2]`` with ``bias > 0``: the bias takes
-    one column); ignored (None) for ``kernel="nngp"``.  Declared after ``n_components``,
-    ``kernel`` and ``bias`` (when the estimator has one)."""
+    one column), even with ``sketch="srht"``; ignored (None) for ``kernel="nngp"``.  Declared
+    after ``n_components``, ``kernel``, ``bias`` and ``sketch`` (when the estimator has
+    them)."""
 
     def check(self, value, name, checked):
         if checked.get("kernel") == "nngp":
@@ -257,6 +258,19 @@ class SketchWidth(Constraint):
         if bias_column and checked["n_components"] < 3:
             raise ValueError(f"n_components: expected >= 3 with kernel='ntk' and bias > 0 "
                              f"(a ReLU feature, the bias column and a sketch), got {checked['n_components']}")
+        if checked.get("sketch") == "srht":
+            # TensorSRHT: real and imaginary parts of ms / 2 frequencies, so ms even, >= 2.
+            if checked["n_components"] - bias_column < 3:
+                raise ValueError(f"n_components: expected >= {3 + bias_column} with sketch='srht' "
+                                 f"(a ReLU feature{' and the bias column' if bias_column else ''} "
+                                 f"and an even sketch), got {checked['n_components']}")
+            if value is None:
+                return None
+            value = check_int(value, name, 2, checked["n_components"] - 1 - bias_column)
+            if value % 2:
+                raise ValueError(f"{name}: expected an even integer with sketch='srht' (real and "
+                                 f"imaginary parts of {name} / 2 frequencies), got {value}")
+            return value
         if value is None:
             return None
         return check_int(value, name, 1, checked["n_components"] - 1 - bias_column)
@@ -591,6 +605,16 @@ def check_hash(indices, signs, k, n_buckets, indices_name="indices", signs_name=
     if k and not np.all((sg == 1) | (sg == -1)):
         raise ValueError(f"{signs_name}: expected values +1 or -1 only")
     return np.array(idx, dtype=np.intp, order="C"), np.array(sg, dtype=np.float64, order="C")
+
+
+def check_srht(indices, signs, k, n_pairs, indices_name="indices", signs_name="signs"):
+    """Validate one factor of a TensorSRHT: ``n_pairs`` frequencies in [0, k) and k signs.
+
+    Returns ``(indices as intp, signs as float64)``, both new C-contiguous arrays.
+    """
+    idx, _ = check_hash(indices, np.ones(n_pairs), n_pairs, k, indices_name, signs_name)
+    _, sg = check_hash(np.zeros(k, dtype=np.intp), signs, k, 1, indices_name, signs_name)
+    return idx, sg
 
 
 def check_weights(W, shape, dtype, name):
