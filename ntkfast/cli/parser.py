@@ -91,6 +91,9 @@ def _add_feature_options(p):
     p.add_argument("--step-components", type=_positive_int, default=None,
                    help="step features m0 per layer (hashed into the sketch, not output; "
                    "default: as many as ReLU features, n-components - sketch-components)")
+    p.add_argument("--sketch", choices=("countsketch", "srht"), default=None,
+                   help="sketch of each layer's tensor product: the CountSketch TensorSketch or "
+                   "TensorSRHT (needs an even --sketch-components; default: countsketch)")
     p.add_argument("--no-leverage", action="store_const", const=True, default=None,
                    help="plain Gaussian ReLU weights (no leverage-score sampling)")
     p.add_argument("--kernel", choices=("ntk", "nngp"), default=None, help="kernel to approximate (default: ntk)")
