@@ -82,6 +82,15 @@ typedef struct {
                                 const Py_ssize_t *indices_v, const double *signs_v,
                                 Py_ssize_t n_buckets, double *out, double *work,
                                 ntkfast_rfft_d rfft, ntkfast_irfft_d irfft, void *fft_ctx);
+    /* TensorSRHT (added without a version change; see _sketch.pxd) */
+    void (*sign_row_f)(const float *x, const float *signs, Py_ssize_t k, float *out);
+    void (*sign_row_d)(const double *x, const double *signs, Py_ssize_t k, double *out);
+    void (*srht_combine_row_f)(const float *spec_u, Py_ssize_t ku, const Py_ssize_t *freq_u,
+                               const float *spec_v, Py_ssize_t kv, const Py_ssize_t *freq_v,
+                               Py_ssize_t m, float scale, float *out);
+    void (*srht_combine_row_d)(const double *spec_u, Py_ssize_t ku, const Py_ssize_t *freq_u,
+                               const double *spec_v, Py_ssize_t kv, const Py_ssize_t *freq_v,
+                               Py_ssize_t m, double scale, double *out);
 } ntkfast_capi;
 
 static int ntkfast__fetch(PyObject *table, const char *name, void **slot)
@@ -143,6 +152,8 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(spectrum_multiply_f) NTKFAST__FETCH(spectrum_multiply_d)
     NTKFAST__FETCH(tensor_sketch_work_size)
     NTKFAST__FETCH(tensor_sketch_pair_f) NTKFAST__FETCH(tensor_sketch_pair_d)
+    NTKFAST__FETCH(sign_row_f) NTKFAST__FETCH(sign_row_d)
+    NTKFAST__FETCH(srht_combine_row_f) NTKFAST__FETCH(srht_combine_row_d)
 #undef NTKFAST__FETCH
     Py_DECREF(table);
     return 0;

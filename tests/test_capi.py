@@ -207,6 +207,22 @@ def test_tensor_sketch(consumer, n_buckets):
     assert_allclose(got, direct, rtol=1e-12, atol=atol)
 
 
+@pytest.mark.parametrize("n_components", [2, 14, 64])
+def test_tensor_srht(consumer, n_components):
+    rng = np.random.default_rng(6)
+    U = rng.standard_normal((41, 11))
+    V = rng.standard_normal((41, 8))
+    m = n_components // 2
+    iu, iv = rng.integers(0, 11, m).astype(np.intp), rng.integers(0, 8, m).astype(np.intp)
+    su, sv = rng.choice([-1.0, 1.0], 11), rng.choice([-1.0, 1.0], 8)
+    expected = ntkfast.tensor_srht(U, V, iu, su, iv, sv, n_components)
+    for got in _in_threads(lambda i: consumer.tensor_srht(U, V, iu, su, iv, sv, n_components, n_threads=1 + i % 2)):
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    # independently of ntkfast: the full complex FFT of the signed rows, sampled
+    z = np.fft.fft(U * su, axis=1)[:, iu] * np.fft.fft(V * sv, axis=1)[:, iv] * np.sqrt(2 / n_components)
+    assert_allclose(got, np.concatenate([z.real, z.imag], axis=1), rtol=1e-12, atol=1e-12 * np.abs(z).max())
+
+
 def test_plain_c_consumer(c_consumer):
     assert c_consumer.NTKFAST_CAPI_VERSION == ntkfast.capi_version
     assert (c_consumer.NTKFAST_ACT_IDENTITY, c_consumer.NTKFAST_KIND_NTK) == (_sketch.ACT_IDENTITY, _exact.KIND_NTK)

@@ -193,3 +193,29 @@ def tensor_sketch_batched(const double[:, ::1] U, const double[:, ::1] V,
         for i in prange(a.shape[0], schedule="static", num_threads=n_threads):
             ntkfast.spectrum_multiply_d(&a[i, 0], &b[i, 0], n_freq)
     return scipy.fft.irfft(su, n=n_buckets, axis=1)
+
+
+def tensor_srht(const double[:, ::1] U, const double[:, ::1] V,
+                const Py_ssize_t[::1] indices_u, const double[::1] signs_u,
+                const Py_ssize_t[::1] indices_v, const double[::1] signs_v,
+                Py_ssize_t n_components, int n_threads=2):
+    """TensorSRHT from the split primitives: nogil signs, batched rfft by scipy.fft, nogil
+    combination of the sampled frequencies (conjugate symmetry above k / 2 is ntkfast's)."""
+    cdef Py_ssize_t n = U.shape[0], ku = U.shape[1], kv = V.shape[1], i
+    cdef Py_ssize_t m = n_components // 2
+    cdef double[:, ::1] bu = np.empty((n, ku)), bv = np.empty((n, kv))
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            ntkfast.sign_row_d(&U[i, 0], &signs_u[0], ku, &bu[i, 0])
+            ntkfast.sign_row_d(&V[i, 0], &signs_v[0], kv, &bv[i, 0])
+    su = scipy.fft.rfft(np.asarray(bu), axis=1, workers=n_threads)
+    sv = scipy.fft.rfft(np.asarray(bv), axis=1, workers=n_threads)
+    cdef const double[:, ::1] a = su.view(np.float64), b = sv.view(np.float64)
+    out = np.empty((n, 2 * m))
+    cdef double[:, ::1] o = out
+    cdef double scale = sqrt(2.0 / n_components)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            ntkfast.srht_combine_row_d(&a[i, 0], ku, &indices_u[0], &b[i, 0], kv, &indices_v[0],
+                                       m, scale, &o[i, 0])
+    return out
