@@ -477,6 +477,15 @@ class NTKRandomFeatures(_FeatureTransformer):
         for ``kernel="nngp"``.  ``bench/step_width.py`` (docs page "Choosing
         n_components") measures error against time for several ``m0/m1`` at equal output
         width: the default is kept, see there for why.
+    sketch : {"countsketch", "srht"}, default="countsketch"
+        The sketch of each layer's tensor product ``psi_{h-1} (x) a_h``: the TensorSketch
+        (CountSketch hashing, FFT product; SPEC section 4) or TensorSRHT (random signs, the
+        FFT of each factor, ``ms / 2`` sampled frequencies; the authors' later default,
+        :func:`ntkfast.tensor_srht`), which needs an even ``sketch_components`` (the default
+        split is rounded down to even).  Both are unbiased; ``bench/srht_vs_tensorsketch.py``
+        (docs page "Choosing n_components") measures them at equal width: neither wins on
+        both error and time, so the default stays the TensorSketch (and the features of
+        earlier versions).  Ignored for ``kernel="nngp"``.
     leverage : bool, default=True
         Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).  It
         applies to the ReLU weights only: the step weights are always Gaussian, since the
@@ -523,11 +532,16 @@ class NTKRandomFeatures(_FeatureTransformer):
     relu_scales_ : list of ``depth`` arrays of shape (m1,)
         ``sqrt(2/m1)``, or ``sqrt(2 d_h/m1) / ||w_j||`` with leverage.  The step features
         all have the factor ``sqrt(2/m0)``.
+    sketch_ : str
+        The sketch of the fit, ``"countsketch"`` or ``"srht"``.
     sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
         CountSketch of ``psi_{h-1}`` into ``ms`` buckets (length ``n_features_in_`` for the
-        first layer, ``m1 + ms`` after; one more with ``bias > 0``).  Empty for NNGP.
-    step_indices_, step_signs_ : lists of ``depth`` arrays of length m0
-        CountSketch of the step features ``a_h``.  Empty for NNGP.
+        first layer, ``m1 + ms`` after; one more with ``bias > 0``).  With ``sketch="srht"``:
+        the ``ms / 2`` sampled frequencies of the DFT of ``psi_{h-1}`` (in ``[0, d_psi)``) and
+        one sign per column of ``psi_{h-1}``.  Empty for NNGP.
+    step_indices_, step_signs_ : lists of ``depth`` arrays
+        CountSketch of the step features ``a_h`` (length m0).  With ``sketch="srht"``: ``ms / 2``
+        frequencies in ``[0, m0)`` and ``m0`` signs.  Empty for NNGP.
 
     Fitted arrays are read-only (``transform`` runs a validated, compiled copy of them):
     to change a model, assign new arrays, which the next ``transform`` checks again.

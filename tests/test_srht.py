@@ -391,6 +391,17 @@ def test_cli_sketch_option(tmp_path, capsys):
     code = main(["transform", "--data", str(tmp_path / "x.npy"), "--out", str(out),
                  "--sketch", "fft", "-q"])
     assert code == 2 and "--sketch" in capsys.readouterr().err
+    # fit: the ridge model's features; an odd sketch width is a one-line error
+    np.savetxt(tmp_path / "d.csv", np.c_[X, X[:, 0]], delimiter=",", header="a,b,c,y", comments="")
+    code = main(["fit", "--data", str(tmp_path / "d.csv"), "--target", "y", "--model",
+                 str(tmp_path / "m.npz"), "--n-components", "32", "--sketch", "srht", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert load_model(tmp_path / "m.npz").features_.sketch_ == "srht"
+    code = main(["fit", "--data", str(tmp_path / "d.csv"), "--target", "y", "--model",
+                 str(tmp_path / "m2.npz"), "--n-components", "32", "--sketch-components", "15",
+                 "--sketch", "srht", "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and "sketch_components: expected an even integer" in err, err
 
 
 def test_dask_transform_bit_identical():
