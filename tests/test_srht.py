@@ -402,6 +402,16 @@ def test_cli_sketch_option(tmp_path, capsys):
                  "--sketch", "srht", "-q"])
     err = capsys.readouterr().err
     assert code != 0 and "sketch_components: expected an even integer" in err, err
+    # with the bias, and refused with transform --model (the model holds the sketch)
+    code = main(["transform", "--data", str(tmp_path / "x.npy"), "--out", str(out), "--n-components", "32",
+                 "--sketch", "srht", "--bias", "0.5", "--save-model", str(tmp_path / "rf.npz"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    rf = load_model(tmp_path / "rf.npz")
+    assert (rf.sketch_, rf.bias_) == ("srht", 0.5)
+    np.testing.assert_array_equal(np.load(out), rf.transform(X))
+    code = main(["transform", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "g.npy"),
+                 "--model", str(tmp_path / "rf.npz"), "--sketch", "srht", "-q"])
+    assert code == 2 and "--sketch" in capsys.readouterr().err
 
 
 def test_dask_transform_bit_identical():
