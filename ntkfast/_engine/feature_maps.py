@@ -125,6 +125,11 @@ class NTKMap(FeatureMap):
     The step features ``a_h`` number ``n_step`` (``m0``; default ``n_relu``), scaled by
     ``sqrt(2 / m0)``; they only feed the CountSketch, so ``m0`` does not change the output
     width ``m1 + ms``.
+
+    ``sketch="srht"`` replaces ``TS`` by TensorSRHT (SPEC section 4): ``sketch_indices`` /
+    ``step_indices`` then hold ``ms / 2`` frequencies of the DFTs of ``psi_{h-1}`` and
+    ``a_h`` (in ``[0, d_psi)`` and ``[0, m0)``), the signs one per column; ``a_h`` is
+    stored for a batch of rows (its FFT needs the whole row).
     """
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
