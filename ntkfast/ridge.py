@@ -608,7 +608,8 @@ class ExactNTKRidge(FeatureNamesMixin, RegressorMixin, BaseEstimator):
             X = dense_rows(X, np.float64)
         else:
             X = check_array(X, "X", dtype=np.float64)
-        ybar = Y.mean(axis=0) if p["fit_intercept"] else np.zeros(Y.shape[1])
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below, with a hint
+            ybar = Y.mean(axis=0) if p["fit_intercept"] else np.zeros(Y.shape[1])
         with progress_bar(p["verbose"], n, "ExactNTKRidge kernel") as bar:
             K = exact_kernel(X, None, "ntk", p["depth"], p["bias"], p["n_threads"], progress=bar.update)
         K.flat[:: n + 1] += p["alpha"]

@@ -97,6 +97,10 @@ def dual_select_and_solve(fmap, X, Y, alphas, fit_intercept, holdout=None, batch
                                          progress=bar.update):
             P[position[i0:i1]] = B
     Yp = np.ascontiguousarray(Y[order], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        overflow = not np.isfinite(Yp.sum(axis=0) * 2.0).all()  # means, centring, refit
+    if overflow:
+        raise ValueError(f"y: the ridge statistics of the targets overflow float64{_OVERFLOW_HINT}")
 
     n_steps = 1 + (alphas.shape[0] + 1 if holdout is not None else 1)
     with progress_bar(verbose, n_steps, f"{desc}: solve", unit="solve") as bar:

@@ -81,10 +81,13 @@ class RidgeStats:
         # P is C-contiguous, so P.T is a Fortran (m, r) view and syrk computes P^T P
         # without a copy, into the upper triangle of gram, in place.
         self.gram = dsyrk(1.0, P.T, beta=1.0, c=self.gram, overwrite_c=1)
-        self.cross += P.T @ Y
-        self.sum_phi += P.sum(axis=0)
-        self.sum_y += Y.sum(axis=0)
-        self.sum_yy += np.einsum("ij,ij->j", Y, Y)
+        # Overflow is not warned about here: check_stats_finite refuses the statistics with
+        # a message that says what to do.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.cross += P.T @ Y
+            self.sum_phi += P.sum(axis=0)
+            self.sum_y += Y.sum(axis=0)
+            self.sum_yy += np.einsum("ij,ij->j", Y, Y)
         self.n += P.shape[0]
 
     def __add__(self, other):
