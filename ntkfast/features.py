@@ -26,13 +26,14 @@ from ._engine.validation import (
     SketchWidth,
     StepWidth,
     Threads,
+    check_X,
     check_allocation,
     check_feature_names,
     check_params,
-    check_X,
     float_dtype,
     input_feature_names,
     resolve_n_threads,
+    set_parameters_added_later,
 )
 
 __all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
@@ -590,11 +591,9 @@ class NTKRandomFeatures(_FeatureTransformer):
         self.bias = bias
 
     def __setstate__(self, d):
-        # Pickles of models from before the bias and step_components parameters: no bias,
-        # as many step features as ReLU features.
-        d.setdefault("bias", 0.0)
-        d.setdefault("step_components", None)
-        d.setdefault("sketch", "countsketch")
+        # Pickles of models from before the bias, step_components and sketch parameters: no
+        # bias, as many step features as ReLU features, the CountSketch TensorSketch.
+        set_parameters_added_later(type(self), d)
         if "n_relu_" in d:
             d.setdefault("bias_", 0.0)
             d.setdefault("sketch_", "countsketch")

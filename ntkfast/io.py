@@ -32,7 +32,7 @@ import zipfile
 import numpy as np
 
 from ._engine.files import atomic_path
-from ._engine.validation import available_memory, check_params, human_bytes
+from ._engine.validation import PARAMETERS_ADDED_LATER, available_memory, check_params, human_bytes
 
 __all__ = ["save_model", "load_model", "FORMAT_VERSION", "ModelFileError"]
 
@@ -294,7 +294,7 @@ class ModelReader:
             self.fail(f"{key!r}: expected a JSON object of parameters, got {type(params).__name__}")
         expected = set(cls().get_params(deep=False))
         params = dict(params)
-        for name, default in _PARAMETERS_ADDED_LATER.items():
+        for name, default in PARAMETERS_ADDED_LATER.items():
             # Files written before a parameter existed: its default is the old behaviour.
             if name in expected and name not in params:
                 params[name] = default
@@ -315,12 +315,6 @@ class ModelReader:
             self.fail(f"{key}: invalid parameters ({exc})")
         return est, checked
 
-
-# Parameters added after model files of their class were first written, with the value that
-# gives the behaviour of those files (used when a file's __params__ lacks them).
-# NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU;
-# the CountSketch TensorSketch.
-_PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch"}
 
 
 def load_model(path, return_metadata=False):

@@ -41,6 +41,7 @@ from ._engine.validation import (
     Optional,
     RandomState,
     Threads,
+    check_X,
     check_allocation,
     check_array,
     check_feature_names,
@@ -48,10 +49,10 @@ from ._engine.validation import (
     check_labels,
     check_params,
     check_targets,
-    check_X,
     float_dtype,
     input_feature_names,
     resolve_n_threads,
+    set_parameters_added_later,
 )
 from .features import FeatureNamesMixin, NTKRandomFeatures
 
@@ -105,11 +106,8 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         self.sketch = sketch
 
     def __setstate__(self, d):
-        # Pickles of models from before the bias and step_components parameters: their
-        # features had no bias and as many step features as ReLU features.
-        d.setdefault("bias", 0.0)
-        d.setdefault("step_components", None)
-        d.setdefault("sketch", "countsketch")
+        # Pickles of models from before the bias, step_components and sketch parameters.
+        set_parameters_added_later(type(self), d)
         super().__setstate__(d)
 
     def _fit_stats(self, params, X, Y, adapter=None):

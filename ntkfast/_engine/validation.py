@@ -309,6 +309,24 @@ class HoldoutFraction(Constraint):
         return value
 
 
+
+# Parameters added after model files and pickles of their classes were first written, with
+# the value that gives the behaviour of those files (used by ntkfast.io when a file's
+# __params__ lacks one, and by the estimators' __setstate__ for old pickles).
+# NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU;
+# the CountSketch TensorSketch.
+PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch"}
+
+
+def set_parameters_added_later(cls, state):
+    """Fill ``state`` (a pickle's ``__dict__``) with the old default of every parameter of
+    ``cls`` added after the pickle was written."""
+    names = cls._get_param_names()
+    for name, default in PARAMETERS_ADDED_LATER.items():
+        if name in names:
+            state.setdefault(name, default)
+
+
 def check_params(estimator, only=None):
     """Check the constructor parameters of ``estimator`` against its class's
     ``_parameter_constraints`` (in declaration order); return ``{name: checked value}``.
