@@ -1,6 +1,8 @@
+import ctypes
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +43,38 @@ def rewrite_as_older(path, out, param, stored, drop_suffixes=()):
             del arrays[key]
     np.savez(out, **arrays)
     return rewritten
+
+
+def build_header_standalone(tmp, header, wrapper, macros, libraries=()):
+    """Compile the C ``wrapper`` (which includes ntkfast's ``header``, e.g. "_dense.h") into a
+    shared library in ``tmp``, with ``macros`` defined, and load it with ctypes.
+
+    Skips the test where the header is not installed next to the package or nothing here can
+    compile and link C.  ``libraries`` are linked in (not with MSVC).
+    """
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    import ntkfast
+
+    include = Path(ntkfast.__file__).resolve().parent
+    if not (include / header).is_file():
+        pytest.skip(f"ntkfast/{header} is not installed next to the package")
+    name = Path(header).stem.lstrip("_") + "_wrapper"
+    src = tmp / f"{name}.c"
+    src.write_text(wrapper)
+    cc = new_compiler()
+    customize_compiler(cc)
+    msvc = cc.compiler_type == "msvc"
+    extra = [] if msvc else ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+    try:
+        objs = cc.compile([str(src)], output_dir=str(tmp), include_dirs=[str(include)],
+                          macros=[(m, None) for m in macros], extra_postargs=extra)
+        lib = cc.library_filename(name, lib_type="shared")
+        cc.link_shared_object(objs, str(tmp / lib), libraries=[] if msvc else list(libraries))
+    except Exception as exc:  # no compiler, no linker...
+        pytest.skip(f"cannot compile {header} standalone here ({type(exc).__name__}: {exc})")
+    return ctypes.CDLL(str(tmp / lib))
 
 
 @pytest.fixture
