@@ -59,8 +59,7 @@ typedef double ntkfast_fwht_v4d __attribute__((vector_size(32)));
 typedef long long ntkfast_fwht_v4l __attribute__((vector_size(32)));
 #endif
 
-NTKFAST_CLONES
-static void ntkfast_fwht_f(float *v, ptrdiff_t p)
+NTKFAST_INLINE void ntkfast_fwht_body_f(float *v, ptrdiff_t p)
 {
     ptrdiff_t h = 1;
 #if NTKFAST_VECTOR
@@ -87,8 +86,7 @@ static void ntkfast_fwht_f(float *v, ptrdiff_t p)
     NTKFAST_FWHT_RADIX4(float)
 }
 
-NTKFAST_CLONES
-static void ntkfast_fwht_d(double *v, ptrdiff_t p)
+NTKFAST_INLINE void ntkfast_fwht_body_d(double *v, ptrdiff_t p)
 {
     ptrdiff_t h = 1;
 #if NTKFAST_VECTOR
@@ -109,5 +107,56 @@ static void ntkfast_fwht_d(double *v, ptrdiff_t p)
 #endif
     NTKFAST_FWHT_RADIX4(double)
 }
+
+NTKFAST_CLONES
+static void ntkfast_fwht_f(float *v, ptrdiff_t p) { ntkfast_fwht_body_f(v, p); }
+
+NTKFAST_CLONES
+static void ntkfast_fwht_d(double *v, ptrdiff_t p) { ntkfast_fwht_body_d(v, p); }
+
+/* out[:m] = M x (see structured_project_row in _sketch.pyx and _sketch.pxd): per block, x
+ * zero-padded to p, then each stage v <- H_p (D * v[perm]) (perm NULL: none); work holds
+ * 2 p elements.  The first stage reads x directly (D * x, then zeros). */
+#define NTKFAST_STRUCTURED_ROW(T, SFX)                                                   \
+NTKFAST_CLONES                                                                           \
+static void ntkfast_structured_row_##SFX(const T *x, ptrdiff_t k, const T *diag,         \
+                                         const ptrdiff_t *perm, ptrdiff_t n_blocks,      \
+                                         ptrdiff_t n_stages, ptrdiff_t p, ptrdiff_t m,   \
+                                         T *out, T *work)                                \
+{                                                                                        \
+    for (ptrdiff_t b = 0; b < n_blocks; b++) {                                           \
+        T *restrict v = work, *restrict u = work + p;                                    \
+        for (ptrdiff_t s = 0; s < n_stages; s++) {                                       \
+            const T *restrict dg = diag + (b * n_stages + s) * p;                        \
+            const ptrdiff_t *pm = perm ? perm + (b * n_stages + s) * p : NULL;           \
+            if (s == 0) {                                                                \
+                if (pm) {                                                                \
+                    for (ptrdiff_t t = 0; t < p; t++)                                    \
+                        v[t] = pm[t] < k ? dg[t] * x[pm[t]] : (T)0;                      \
+                } else {                                                                 \
+                    for (ptrdiff_t t = 0; t < k; t++)                                    \
+                        v[t] = dg[t] * x[t];                                             \
+                    for (ptrdiff_t t = k; t < p; t++)                                    \
+                        v[t] = 0;                                                        \
+                }                                                                        \
+            } else if (pm) {                                                             \
+                for (ptrdiff_t t = 0; t < p; t++)                                        \
+                    u[t] = dg[t] * v[pm[t]];                                             \
+                T *restrict w = v;                                                       \
+                v = u;                                                                   \
+                u = w;                                                                   \
+            } else {                                                                     \
+                for (ptrdiff_t t = 0; t < p; t++)                                        \
+                    v[t] = dg[t] * v[t];                                                 \
+            }                                                                            \
+            ntkfast_fwht_body_##SFX(v, p);                                               \
+        }                                                                                \
+        ptrdiff_t rows = m - b * p < p ? m - b * p : p;                                  \
+        memcpy(out + b * p, v, (size_t)rows * sizeof(T));                                \
+    }                                                                                    \
+}
+
+NTKFAST_STRUCTURED_ROW(float, f)
+NTKFAST_STRUCTURED_ROW(double, d)
 
 #endif /* NTKFAST_FWHT_H */

@@ -208,6 +208,12 @@ cdef void sign_row(const floating* x, const floating* signs, Py_ssize_t k,
 cdef extern from "_fwht.h" nogil:
     void ntkfast_fwht_f(float* v, Py_ssize_t p)
     void ntkfast_fwht_d(double* v, Py_ssize_t p)
+    void ntkfast_structured_row_f(const float* x, Py_ssize_t k, const float* diag,
+                                  const Py_ssize_t* perm, Py_ssize_t n_blocks, Py_ssize_t n_stages,
+                                  Py_ssize_t p, Py_ssize_t m, float* out, float* work)
+    void ntkfast_structured_row_d(const double* x, Py_ssize_t k, const double* diag,
+                                  const Py_ssize_t* perm, Py_ssize_t n_blocks, Py_ssize_t n_stages,
+                                  Py_ssize_t p, Py_ssize_t m, double* out, double* work)
 
 
 cdef inline void fwht(floating* v, Py_ssize_t p) noexcept nogil:
@@ -226,36 +232,12 @@ cdef void structured_project_row(const floating* x, Py_ssize_t k, const floating
     """out[:m] = M x for the structured matrix M of n_blocks stacked p x p blocks (rows past
     m dropped), x of length k <= p zero-padded to p.  Block b is the product of its stages,
     the first applied first: v <- H_p (D_{b,s} * v[perm_{b,s}]), D_{b,s} = diag[(b S + s) p:]
-    (p values), perm_{b,s} likewise (perm NULL: no permutation).  work: 2 p elements."""
-    cdef Py_ssize_t b, s, t, rows
-    cdef floating* v
-    cdef floating* u
-    cdef floating* swap
-    cdef const floating* dg
-    cdef const Py_ssize_t* pm
-    for b in range(n_blocks):
-        v = work
-        u = work + p
-        for t in range(k):
-            v[t] = x[t]
-        for t in range(k, p):
-            v[t] = 0
-        for s in range(n_stages):
-            dg = diag + (b * n_stages + s) * p
-            if perm != NULL:
-                pm = perm + (b * n_stages + s) * p
-                for t in range(p):
-                    u[t] = dg[t] * v[pm[t]]
-                swap = v
-                v = u
-                u = swap
-            else:
-                for t in range(p):
-                    v[t] = dg[t] * v[t]
-            fwht(v, p)
-        rows = min(p, m - b * p)
-        for t in range(rows):
-            out[b * p + t] = v[t]
+    (p values), perm_{b,s} likewise (perm NULL: no permutation).  work: 2 p elements.
+    (_fwht.h, compiled for x86-64-v3 and the baseline.)"""
+    if floating is float:
+        ntkfast_structured_row_f(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
+    else:
+        ntkfast_structured_row_d(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
 
 
 cdef void scaled_relu_row(const floating* z, const floating* scale, Py_ssize_t m,
@@ -773,6 +755,32 @@ def structured_activation(const floating[:, ::1] X,   # IN (n, >= k); first k co
                 scaled_relu_row(&w[tid, 0], &rs[0], m1, &ro[i, 0])
             if do_step:
                 scaled_step_row(&w[tid, 0], ss, m0, &so[i, 0])
+
+
+def structured_project(const floating[:, ::1] X,   # IN (n, >= k); first k columns used
+                       StructuredProjection projection,
+                       floating[:, ::1] out,           # OUT (n, m)
+                       int n_threads):
+    """out[i] = M X[i, :k] (``projection``, no activation)."""
+    cdef Py_ssize_t n = X.shape[0], i, tid
+    cdef const floating* dg = <const floating*>_diag_for(projection, floating is double,
+                                                         "structured_project")
+    cdef Py_ssize_t k = projection.k, m = projection.m, p = projection.p
+    cdef Py_ssize_t nb = projection.n_blocks, ns = projection.n_stages
+    if k > X.shape[1] or out.shape[0] != n or out.shape[1] != m:
+        raise ValueError(f"structured_project: inconsistent shapes: expected X (n, >= {k}) and "
+                         f"out (n, {m}), got {(X.shape[0], X.shape[1])} and {(out.shape[0], out.shape[1])}")
+    check_n_threads(n_threads, "structured_project")
+    if n == 0:
+        return
+    cdef const Py_ssize_t* pm = _perm_for(projection)
+    n_threads = threads_for(n_threads, <double>n * nb * ns * p * 12.0)
+    scratch = np.empty((n_threads, 2 * p), dtype=np.float64 if floating is double else np.float32)
+    cdef floating[:, ::1] w = scratch
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            tid = omp_get_thread_num()
+            structured_project_row(&X[i, 0], k, dg, pm, nb, ns, p, m, &out[i, 0], &w[tid, 0])
 
 
 def ntk_layer_inputs_structured(
