@@ -784,8 +784,10 @@ def structured_project(const floating[:, ::1] X,   # IN (n, >= k); first k colum
 
 
 def ntk_layer_inputs_structured(
-        const floating[:, ::1] psi,          # IN (n, d_psi): psi_{h-1}; phi_{h-1} first k columns
-        StructuredProjection projection,     # z = M phi_{h-1}, m >= max(m1, m0) outputs
+        const floating[:, ::1] psi,          # IN (n, d_psi): psi_{h-1}, hashed into cs_psi
+        const floating[:, ::1] phi,          # IN (n, >= k): what is projected (psi itself, or
+                                             #    the rotated first layer's input)
+        StructuredProjection projection,     # z = M phi, m >= max(m1, m0) outputs
         const floating[::1] relu_scales,     # IN (m1,) > 0
         floating step_scale,
         const Py_ssize_t[::1] step_indices,  # IN (m0,), values in [0, D)
@@ -796,9 +798,10 @@ def ntk_layer_inputs_structured(
         floating[:, ::1] cs_psi,             # OUT (n, D): CountSketch of psi_{h-1}
         floating[:, ::1] cs_step,            # OUT (n, D): CountSketch of a_h
         int n_threads):
-    """``ntk_layer_inputs`` with one structured projection shared by the ReLU and the step
-    features: phi_h = relu_scales * relu(z[:m1]), a_h = step_scale * step(z[:m0]) hashed
-    straight into its CountSketch, and the CountSketch of psi_{h-1}, in one parallel loop."""
+    """``ntk_layer_inputs`` with one structured projection z = M phi[i, :k] shared by the ReLU
+    and the step features: phi_h = relu_scales * relu(z[:m1]), a_h = step_scale * step(z[:m0])
+    hashed straight into its CountSketch, and the CountSketch of psi_{h-1}, in one parallel
+    loop."""
     cdef Py_ssize_t n = psi.shape[0], d_psi = psi.shape[1], D = cs_psi.shape[1]
     cdef const floating* dg = <const floating*>_diag_for(projection, floating is double,
                                                          "ntk_layer_inputs_structured")
@@ -806,16 +809,16 @@ def ntk_layer_inputs_structured(
     cdef Py_ssize_t nb = projection.n_blocks, ns = projection.n_stages
     cdef Py_ssize_t m1 = relu_scales.shape[0], m0 = step_indices.shape[0], i, tid
     cdef Py_ssize_t ldo = dest.strides[0] // sizeof(floating)
-    if (k > d_psi or m1 > m or m0 > m or dest.shape[0] != n or dest.shape[1] < m1
+    if (k > phi.shape[1] or phi.shape[0] != n or m1 > m or m0 > m or dest.shape[0] != n or dest.shape[1] < m1
             or dest.strides[1] != sizeof(floating) or dest.strides[0] % sizeof(floating)
             or step_signs.shape[0] != m0 or psi_indices.shape[0] != d_psi
             or psi_signs.shape[0] != d_psi or cs_psi.shape[0] != n or cs_step.shape[0] != n
             or cs_step.shape[1] != D):
         raise ValueError(
-            f"ntk_layer_inputs_structured: inconsistent shapes: expected psi (n, >= {k}), at most "
+            f"ntk_layer_inputs_structured: inconsistent shapes: expected phi (n, >= {k}), at most "
             f"{m} ReLU and step features, dest (n, >= m1) with contiguous rows, step hash of "
             f"length m0, psi hash of length d_psi, cs_psi and cs_step (n, D); got psi "
-            f"{(n, d_psi)}, m1 {m1}, step hash {m0}/{step_signs.shape[0]}, dest "
+            f"{(n, d_psi)}, phi {(phi.shape[0], phi.shape[1])}, m1 {m1}, step hash {m0}/{step_signs.shape[0]}, dest "
             f"{(dest.shape[0], dest.shape[1])}, psi hash {psi_indices.shape[0]}/{psi_signs.shape[0]}, "
             f"cs_psi {(cs_psi.shape[0], cs_psi.shape[1])}, cs_step {(cs_step.shape[0], cs_step.shape[1])}")
     if D < 1:
@@ -836,7 +839,7 @@ def ntk_layer_inputs_structured(
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             tid = omp_get_thread_num()
-            structured_project_row(&psi[i, 0], k, dg, pm, nb, ns, p, m, &w[tid, 0], &w[tid, m])
+            structured_project_row(&phi[i, 0], k, dg, pm, nb, ns, p, m, &w[tid, 0], &w[tid, m])
             scaled_relu_row(&w[tid, 0], &relu_scales[0], m1, &dest[i, 0])
             step_count_sketch_row(&w[tid, 0], m0, &s_idx[0], &step_signs[0], step_scale,
                                   &cs_step[i, 0], D)

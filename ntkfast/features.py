@@ -148,6 +148,13 @@ def _structured_projection(rng, projection, k, m):
     return diag, perm
 
 
+def _haar_rotation(rng, k):
+    """A (k, k) orthogonal matrix distributed by Haar measure (QR of a Gaussian matrix, the
+    signs of R's diagonal moved into Q; Mezzadri 2007)."""
+    Q, R = np.linalg.qr(rng.standard_normal((k, k)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
 def _resolve_arccos_leverage(leverage, order):
     """``leverage`` of ArcCosineFeatures as a bool: ``"auto"`` is on for order 1 only.
 
@@ -546,11 +553,13 @@ class NTKRandomFeatures(_FeatureTransformer):
         the features are unbiased given the previous layer, as with ``"gaussian"``; the rows
         of a block are dependent, which raises the error at a given width.  ``"sorf"``:
         ``M = H D3 H D2 H D1`` (random signs; Yu et al. 2016): orthogonal rows, the lowest
-        error at a given width, but their directions are only nearly uniform, so the
-        estimate has a small bias (largest for inputs along the coordinate axes; measured
-        in ``bench/projection_pareto.py``, docs page "Choosing n_components").  Sharing one
-        projection keeps each layer's estimate unbiased given the previous one; the
-        variance is measured there too.
+        error at a given width.  Their directions are only nearly uniform; the first layer
+        projects a Haar-rotated input (``d_1^2`` more per row), which makes its rows'
+        directions exactly uniform, so that layer is unbiased for any input; the inner
+        layers (inputs: ReLU features) are not proven unbiased; their bias is measured below
+        the error of a 300-seed mean in tests/test_structured.py and bench/projection_pareto.py.
+        Sharing one projection keeps each layer's estimate unbiased given the previous one
+        (for gaussian and fastfood); its variance is measured there too.
     leverage : bool, default=True
         Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).  It
         applies to the ReLU weights only: the step weights are always Gaussian, since the
@@ -607,10 +616,14 @@ class NTKRandomFeatures(_FeatureTransformer):
     projection_permutations_ : list of ``depth`` arrays
         ``"fastfood"`` only: the index map of each stage (the identity, then a random
         permutation), same shape, intp.  Empty otherwise.
+    projection_rotations_ : list of one array, or empty
+        ``"sorf"`` only: the Haar rotation of the first layer's input, shape
+        ``(d_1, d_1)`` (``d_1`` counts the bias column).  Empty otherwise.
     relu_scales_ : list of ``depth`` arrays of shape (m1,)
         ``sqrt(2/m1)``, or ``sqrt(2 d_h/m1) / ||w_j||`` with leverage.  The step features
-        all have the factor ``sqrt(2/m0)``.  With a structured projection and no leverage,
-        ``sqrt(2/m1) / sqrt(p)^(stages - 1)`` (the rows of ``M`` made unit-variance).
+        all have the factor ``sqrt(2/m0)``.  With a structured projection and no leverage:
+        fastfood ``sqrt(2/m1) / sqrt(p)`` (its rows made unit-variance), sorf
+        ``sqrt(2/m1) s_j / ||w_j||`` with ``s_j`` drawn from ``chi(d_h)``.
     sketch_ : str
         The sketch of the fit, ``"countsketch"`` or ``"srht"``.
     sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
@@ -654,7 +667,8 @@ class NTKRandomFeatures(_FeatureTransformer):
     }
     _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "sketch_", "projection_", "relu_weights_",
                      "relu_scales_", "step_weights_", "sketch_indices_", "sketch_signs_", "step_indices_",
-                     "step_signs_", "projection_diagonals_", "projection_permutations_")
+                     "step_signs_", "projection_diagonals_", "projection_permutations_",
+                     "projection_rotations_")
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
                  kernel="ntk", random_state=None, n_threads=None, bias=0.0, step_components=None,
@@ -681,6 +695,7 @@ class NTKRandomFeatures(_FeatureTransformer):
             d.setdefault("projection_", "gaussian")
             d.setdefault("projection_diagonals_", [])
             d.setdefault("projection_permutations_", [])
+            d.setdefault("projection_rotations_", [])
             d.setdefault("n_step_", d["n_relu_"] if d.get("n_sketch_") else 0)
         super().__setstate__(d)
 
@@ -728,7 +743,13 @@ class NTKRandomFeatures(_FeatureTransformer):
         d_in, d_psi = d + e, d + e
         # The draws come in this order (step, relu, hashes) layer after layer; with m0 = m1
         # they are those of every earlier version, so old seeds give the same features.
-        for _ in range(depth):
+        for h in range(depth):
+            if projection == "sorf" and h == 0:
+                # A Haar rotation of the first layer's input: the rows of M Q then have
+                # uniformly distributed directions whatever M, so the first layer is unbiased
+                # even for inputs along the coordinate axes (d_1^2 per row; the inner layers'
+                # inputs are ReLU features, measured in bench/projection_pareto.py).
+                a["projection_rotations_"].append(_haar_rotation(rng, d_in).astype(dtype))
             if structured:
                 # One projection per layer, shared: z = M phi_{h-1}; phi_h = scales * relu(z[:m1])
                 # and a_h = sqrt(2 / m0) step(z[:m0]).  The scales make each ReLU feature that of
@@ -743,9 +764,13 @@ class NTKRandomFeatures(_FeatureTransformer):
                 p = diag.shape[2]
                 if leverage:
                     norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
-                    norms[norms == 0] = 1.0  # probability zero; keeps the scales finite
                     scales = np.sqrt(2.0 * d_in / m1) / norms
-                else:
+                elif projection == "sorf":
+                    # Rows of nearly uniform direction given chi(d_h)-distributed lengths, as
+                    # those of N(0, I) rows (the S of Yu et al.'s ORF).
+                    norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
+                    scales = np.sqrt(2.0 / m1) * np.sqrt(rng.chisquare(d_in, size=m1)) / norms
+                else:  # fastfood rows are N(0, p I): made unit-variance
                     scales = np.full(m1, np.sqrt(2.0 / m1) / np.sqrt(float(p)) ** (diag.shape[1] - 1))
                 a["relu_scales_"].append(scales.astype(dtype))
             else:
@@ -773,11 +798,12 @@ class NTKRandomFeatures(_FeatureTransformer):
                       a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"],
                       a["bias_"], n_step=a["n_step_"], sketch=a["sketch_"], projection=a["projection_"],
                       projection_diagonals=a["projection_diagonals_"],
-                      projection_permutations=a["projection_permutations_"])
+                      projection_permutations=a["projection_permutations_"],
+                      projection_rotations=a["projection_rotations_"])
 
     _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_",
-                    "projection_diagonals_", "projection_permutations_")
+                    "projection_diagonals_", "projection_permutations_", "projection_rotations_")
 
     def _state_arrays(self):
         # Per-layer lists numbered relu_weights_.0, relu_weights_.1, ...
@@ -811,6 +837,9 @@ class NTKRandomFeatures(_FeatureTransformer):
         e = 1 if params["bias"] > 0 else 0
         d_in, d_psi = d + e, d + e
         projection = params["projection"]
+        if projection == "sorf":
+            a["projection_rotations_"].append(
+                reader.array(prefix + "projection_rotations_.0", (d + e, d + e), dtype=dtype))
         for h in range(depth):
             k = f".{h}"
             if projection == "gaussian":

@@ -49,12 +49,17 @@ def _reference(X, est):
         k = phi.shape[1]
         perm = est.projection_permutations_[h] if est.projection_ == "fastfood" else None
         M = _explicit(est.projection_diagonals_[h], perm, k, max(m1, m0))
+        if h == 0 and est.projection_ == "sorf":  # the first layer projects Q x
+            M = M @ np.asarray(est.projection_rotations_[0], np.float64)
         Z = phi @ M.T
         norms = np.linalg.norm(M[:m1], axis=1)
-        norms[norms == 0] = 1.0  # a row that is 0 on the inputs (sorf, tiny p): feature 0
         p, stages = est.projection_diagonals_[h].shape[2], est.projection_diagonals_[h].shape[1]
-        scales = (np.sqrt(2.0 * k / m1) / norms if est.leverage
-                  else np.full(m1, np.sqrt(2.0 / m1) / np.sqrt(p) ** (stages - 1)))
+        if est.leverage:
+            scales = np.sqrt(2.0 * k / m1) / norms
+        elif est.projection_ == "fastfood":
+            scales = np.full(m1, np.sqrt(2.0 / m1) / np.sqrt(p) ** (stages - 1))
+        else:  # sorf: random chi lengths (checked in test_sorf_lengths_are_chi)
+            scales = est.relu_scales_[h]
         new_phi = col(np.maximum(Z[:, :m1], 0) * scales)
         if ms:
             a = (Z[:, :m0] > 0) * np.sqrt(2.0 / m0)
@@ -126,7 +131,7 @@ def test_drivers_refuse_inconsistent_arrays():
     with pytest.raises(ValueError, match="values > 0"):
         _sketch.structured_activation(X, proj, -np.ones(8), np.zeros((4, 8)), 0.0, None, 1)
     with pytest.raises(ValueError, match=r"bucket indices in \[0, 4\)"):
-        _sketch.ntk_layer_inputs_structured(X, proj, np.ones(8), 1.0, np.full(8, 4, dtype=np.intp),
+        _sketch.ntk_layer_inputs_structured(X, X, proj, np.ones(8), 1.0, np.full(8, 4, dtype=np.intp),
                                             np.ones(8), np.zeros(5, dtype=np.intp), np.ones(5),
                                             np.zeros((4, 8)), np.zeros((4, 4)), np.zeros((4, 4)), 1)
 
@@ -193,10 +198,30 @@ def test_fastfood_rows_are_standard_gaussian():
     assert stats.kstest(sq, stats.chi2(6).cdf).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("projection", ["fastfood", "gaussian"])
+def test_sorf_rotation_is_orthogonal_and_lengths_are_chi():
+    """sorf: the first layer's rotation is orthogonal (and Haar: its first row's first entry
+    has the law of u_1 for u uniform on the sphere, (u_1 + 1) / 2 ~ Beta((k-1)/2, (k-1)/2));
+    without leverage each ReLU scale times ||w_j|| / sqrt(2 / m1) is chi(d_h)-distributed."""
+    from scipy import stats
+    k, firsts, lengths = 6, [], []
+    for seed in range(300):
+        est = ntkfast.NTKRandomFeatures(depth=1, n_components=40, sketch_components=8,
+                                        projection="sorf", leverage=False,
+                                        random_state=seed).fit(np.zeros((1, k)))
+        Q = est.projection_rotations_[0]
+        np.testing.assert_allclose(Q @ Q.T, np.eye(k), atol=1e-12)
+        firsts.append(Q[0, 0])
+        M = _explicit(est.projection_diagonals_[0], None, k, 32) @ Q
+        lengths.append(est.relu_scales_[0][seed % 32] * np.linalg.norm(M[seed % 32]) / np.sqrt(2.0 / 32))
+    assert stats.kstest((np.array(firsts) + 1) / 2, stats.beta((k - 1) / 2, (k - 1) / 2).cdf).pvalue > 1e-3
+    assert stats.kstest(lengths, stats.chi(k).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("projection", ["fastfood", "gaussian", "sorf"])
 def test_unbiased_on_axis_aligned_inputs(projection):
     """Mean of Phi Phi^T over S seeds within 5 standard errors of the exact NTK (per entry),
-    on inputs along the coordinate axes (where "sorf" directions are furthest from uniform)."""
+    on inputs along the coordinate axes (where sorf directions without the first layer's
+    rotation are furthest from uniform)."""
     S = 300
     X = np.zeros((5, 8))
     X[[0, 1, 2, 3, 4], [0, 1, 5, 0, 3]] = 1.0

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _sketch
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
-from .validation import STRUCTURED_STAGES, check_hash, check_srht, check_structured, check_weights
+from .validation import STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
 
 __all__ = ["ArcCosineMap", "NTKMap", "FeatureMap", "structured_row_norms"]
 
@@ -135,7 +135,7 @@ class NTKMap(FeatureMap):
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
                  step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0,
                  n_step=None, sketch="countsketch", projection="gaussian",
-                 projection_diagonals=(), projection_permutations=()):
+                 projection_diagonals=(), projection_permutations=(), projection_rotations=()):
         dtype = np.dtype(dtype)
         if projection not in STRUCTURED_STAGES and projection != "gaussian":
             raise ValueError(f"projection_: expected 'gaussian', 'fastfood' or 'sorf', got {projection!r}")
@@ -160,7 +160,8 @@ class NTKMap(FeatureMap):
                  "sketch_indices_": sketch_indices, "sketch_signs_": sketch_signs,
                  "step_indices_": step_indices, "step_signs_": step_signs,
                  "projection_diagonals_": projection_diagonals,
-                 "projection_permutations_": projection_permutations}
+                 "projection_permutations_": projection_permutations,
+                 "projection_rotations_": projection_rotations}
         for name, values in lists.items():
             if name in ("relu_weights_", "step_weights_"):
                 want = 0 if structured else (depth if ntk or name == "relu_weights_" else 0)
@@ -168,6 +169,8 @@ class NTKMap(FeatureMap):
                 want = depth if structured else 0
             elif name == "projection_permutations_":
                 want = depth if projection == "fastfood" else 0
+            elif name == "projection_rotations_":
+                want = 1 if projection == "sorf" else 0
             else:
                 want = depth if ntk or name == "relu_scales_" else 0
             if not isinstance(values, (list, tuple)) or len(values) != want:
@@ -175,6 +178,10 @@ class NTKMap(FeatureMap):
                                  f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
         self._layers = []
         d_in, d_psi = d + e, d + e
+        # sorf: a rotation of the first layer's input (Haar, d + e square), so that the first
+        # layer's rows have uniformly distributed directions (see features.py).
+        self._rotation = (check_rotation(projection_rotations[0], d + e, dtype, "projection_rotations_[0]")
+                          if projection == "sorf" else None)
         for h in range(depth):
             if structured:  # one projection of max(m1, m0) outputs, shared by ReLU and step
                 relu_w = check_structured(
@@ -212,6 +219,8 @@ class NTKMap(FeatureMap):
         if srht and ntk:
             d_max = max(d + e, m1 + e + ms)
             per_row = 2 * (m1 + e + ms) + e * (d + 1) + 2 * (d_max + 2) + 2 * (m0 + 2)
+        if projection == "sorf":  # the rotated input rows
+            per_row += d + e
         super().__init__(d, m1 + e + ms, dtype, per_row)
         self.sketch = sketch
         self.projection = projection
@@ -224,12 +233,16 @@ class NTKMap(FeatureMap):
         """Per layer: (packed relu weights and scales, packed step weights, sketch hash,
         sketch signs, step hash, step signs) in ``dtype``; the step parts None for NNGP."""
         layers = []
+        self_rotation = None
+        if self._rotation is not None:
+            self_rotation = _sketch.packed_weights(_cast(self._rotation, dtype), None)
         for h, (relu_w, relu_s, step_w, si, ss, ti, ts) in enumerate(self._layers):
             if self.projection != "gaussian":
                 # relu_w is (diagonals, permutations or None, inputs, outputs): one compiled
                 # projection and the ReLU scales; the step needs no weights of its own.
                 diag, perm, k, m = relu_w
-                relu = (_sketch.StructuredProjection(k, m, _cast(diag, dtype), perm), _cast(relu_s, dtype))
+                relu = (_sketch.StructuredProjection(k, m, _cast(diag, dtype), perm), _cast(relu_s, dtype),
+                        self_rotation if h == 0 else None)
                 if self.n_sketch == 0:
                     layers.append((relu, None, None, None, None, None))
                 else:
@@ -254,8 +267,10 @@ class NTKMap(FeatureMap):
         one block per thread; with a bias, the input rows and their bias column."""
         m1, m0, ms, depth, e = self.n_relu, self.n_step, self.n_sketch, self.depth, self.bias_columns
         layers = [np.empty((rows, m1 + e + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
-        if e:  # last: the input rows and their bias column
+        if e:  # then: the input rows and their bias column
             layers.append(np.empty((rows, self.n_features + 1), dtype=dtype))
+        if self._rotation is not None:  # last: the rotated input rows
+            layers.append(np.empty((rows, self.n_features + e), dtype=dtype))
         if not ms:
             return layers, None
         cdtype = complex_dtype(dtype)
@@ -281,7 +296,7 @@ class NTKMap(FeatureMap):
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
         root_bias = dtype.type(np.sqrt(self.bias))
         if e:
-            psi = layers[-1][:R]  # psi_0 = [x, sqrt(b)]
+            psi = layers[len(layers) - 1 - (self._rotation is not None)][:R]  # psi_0 = [x, sqrt(b)]
             psi[:, :-1] = Xb
             psi[:, -1] = root_bias
         for h, (relu, step, si, ss, ti, ts) in enumerate(compiled):
@@ -289,7 +304,11 @@ class NTKMap(FeatureMap):
             if e:  # phi_h = [Phi1(phi_{h-1}), sqrt(b)]
                 dest[:, m1] = root_bias
             if self.projection != "gaussian":
-                self._structured_layer(psi, dest, relu, si, ss, ti, ts, sketch, step_scale, n_threads,
+                phi = psi
+                if relu[2] is not None:  # the first layer of sorf projects the rotated input
+                    phi = layers[-1][:R]
+                    _sketch.dense_activation(psi, relu[2], _sketch.ACT_IDENTITY, phi, n_threads)
+                self._structured_layer(psi, phi, dest, relu, si, ss, ti, ts, sketch, step_scale, n_threads,
                                        fft_workers)
             elif not ms:
                 _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
@@ -308,20 +327,21 @@ class NTKMap(FeatureMap):
                 irfft_rows(spec_psi, ms, dest[:, m1 + e:], fft_workers)
             psi = dest
 
-    def _structured_layer(self, psi, dest, relu, si, ss, ti, ts, work, step_scale, n_threads,
+    def _structured_layer(self, psi, phi, dest, relu, si, ss, ti, ts, work, step_scale, n_threads,
                           fft_workers):
         """One layer with the structured projection shared by the ReLU and step features
         (``projection="fastfood"`` or ``"sorf"``): as ``run``'s other paths, with the
-        projection ``z = M phi_{h-1}`` computed once per row for both activations."""
-        proj, scales = relu
+        projection ``z = M phi`` computed once per row for both activations (``phi`` is
+        ``psi``'s first columns, or the rotated input of sorf's first layer)."""
+        proj, scales, _ = relu
         m1, ms, R = self.n_relu, self.n_sketch, psi.shape[0]
         if not ms:
-            _sketch.structured_activation(psi, proj, scales, dest, 0.0, None, n_threads)
+            _sketch.structured_activation(phi, proj, scales, dest, 0.0, None, n_threads)
         elif self.sketch == "srht":
-            self._srht_layer(psi, dest, relu, None, si, ss, ti, ts, work, n_threads)
+            self._srht_layer(psi, dest, (proj, scales, phi), None, si, ss, ti, ts, work, n_threads)
         else:
             cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in work[:4])
-            _sketch.ntk_layer_inputs_structured(psi, proj, scales, step_scale, ti, ts, si, ss, dest,
+            _sketch.ntk_layer_inputs_structured(psi, phi, proj, scales, step_scale, ti, ts, si, ss, dest,
                                                 cs_psi, cs_step, n_threads)
             rfft_rows(cs_psi, spec_psi, fft_workers)
             rfft_rows(cs_step, spec_step, fft_workers)
@@ -338,9 +358,9 @@ class NTKMap(FeatureMap):
         buf_psi = buf_psi[:R * k].reshape(R, k)
         spec_psi = spec_psi[:R * (k // 2 + 1)].reshape(R, k // 2 + 1)
         buf_step, spec_step = buf_step[:R], spec_step[:R]
-        if step is None:  # structured: one projection for a_h (scaled) and phi_h
-            proj, scales = relu
-            _sketch.structured_activation(psi, proj, scales, dest, np.sqrt(2.0 / m0), buf_step, n_threads)
+        if step is None:  # structured: one projection of phi for a_h (scaled) and phi_h
+            proj, scales, phi = relu
+            _sketch.structured_activation(phi, proj, scales, dest, np.sqrt(2.0 / m0), buf_step, n_threads)
         else:
             _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
             _sketch.dense_activation(psi, step, _sketch.ACT_STEP, buf_step, n_threads)

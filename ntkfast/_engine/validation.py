@@ -672,6 +672,17 @@ def check_structured(projection, diag, perm, k, m, dtype, h):
     return diag, perm, k, m
 
 
+def check_rotation(Q, k, dtype, name):
+    """A fitted rotation: a ``(k, k)`` array of ``dtype``, finite, orthogonal to the dtype's
+    rounding (``|Q Q^T - I| <= 1e-4`` in float32, ``1e-10`` in float64)."""
+    Q = check_weights(Q, (k, k), dtype, name)
+    Q64 = Q.astype(np.float64)
+    err = np.abs(Q64 @ Q64.T - np.eye(k)).max()
+    if err > (1e-4 if np.dtype(dtype) == np.float32 else 1e-10):
+        raise ValueError(f"{name}: expected an orthogonal matrix, got |Q Q^T - I| = {err:.2g}")
+    return Q
+
+
 def check_weights(W, shape, dtype, name):
     """A fitted weight (or scale) array of exactly ``shape`` and ``dtype``, finite."""
     if not isinstance(W, np.ndarray):
