@@ -218,7 +218,8 @@ def test_sorf_rotation_is_orthogonal_and_lengths_are_chi():
 
 
 @pytest.mark.parametrize("projection", ["fastfood", "gaussian", "sorf"])
-def test_unbiased_on_axis_aligned_inputs(projection):
+@pytest.mark.parametrize("depth", [1, 2])
+def test_unbiased_on_axis_aligned_inputs(projection, depth):
     """Mean of Phi Phi^T over S seeds within 5 standard errors of the exact NTK (per entry),
     on inputs along the coordinate axes (where sorf directions without the first layer's
     rotation are furthest from uniform)."""
@@ -226,9 +227,9 @@ def test_unbiased_on_axis_aligned_inputs(projection):
     X = np.zeros((5, 8))
     X[[0, 1, 2, 3, 4], [0, 1, 5, 0, 3]] = 1.0
     X[3, 7] = 1.0
-    K = ntkfast.ntk_kernel(X, depth=1)
+    K = ntkfast.ntk_kernel(X, depth=depth)
     ests = np.array([(lambda P: P @ P.T)(
-        ntkfast.NTKRandomFeatures(depth=1, n_components=48, sketch_components=24,
+        ntkfast.NTKRandomFeatures(depth=depth, n_components=48, sketch_components=24,
                                   projection=projection, random_state=s).fit_transform(X))
         for s in range(S)])
     iu = np.triu_indices(5)
