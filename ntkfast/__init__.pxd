@@ -36,6 +36,8 @@ from ntkfast._sketch cimport (
     sign_row_f,
     spectrum_multiply_d,
     spectrum_multiply_f,
+    spectrum_to_real_row_d,
+    spectrum_to_real_row_f,
     srht_combine_row_d,
     srht_combine_row_f,
     step_count_sketch_row_d,

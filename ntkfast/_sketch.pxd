@@ -151,3 +151,11 @@ cdef void structured_project_row_d(const double* x, Py_ssize_t k, const double* 
                                    const Py_ssize_t* perm, Py_ssize_t n_blocks,
                                    Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
                                    double* out, double* work) noexcept nogil
+
+# The D real coordinates of a real row of length D in the orthonormal real Fourier basis, from
+# its rfft (D // 2 + 1 interleaved frequencies, unnormalised): out[0] = F[0] / sqrt(D),
+# out[2f - 1], out[2f] = sqrt(2 / D) (Re F[f], Im F[f]) for 0 < f < D / 2, and
+# out[D - 1] = F[D / 2] / sqrt(D) when D is even.  Orthogonal (Parseval): a TensorSketch
+# kept in this form (NTKRandomFeatures with a structured projection) needs no inverse FFT.
+cdef void spectrum_to_real_row_f(const float* spec, Py_ssize_t D, float* out) noexcept nogil
+cdef void spectrum_to_real_row_d(const double* spec, Py_ssize_t D, double* out) noexcept nogil

@@ -18,6 +18,7 @@ from cython cimport floating
 
 import numpy as np
 from cython.parallel cimport prange
+from libc.math cimport sqrt
 from libc.string cimport memset
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
@@ -165,6 +166,40 @@ cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) n
         a[2 * f + 1] = ar * bi + ai * br
 
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define NTKFAST_PREFETCH(p) __builtin_prefetch(p)
+    #else
+    #define NTKFAST_PREFETCH(p) ((void)(p))
+    #endif
+    """
+    void NTKFAST_PREFETCH(const void* p) noexcept nogil
+
+
+cdef inline void _prefetch(const void* p, Py_ssize_t n_bytes) noexcept nogil:
+    """Hint the cache lines of p[:n_bytes] into the cache (no effect on results)."""
+    cdef Py_ssize_t b
+    for b in range(0, n_bytes, 64):
+        NTKFAST_PREFETCH(<const char*>p + b)
+
+
+cdef void spectrum_to_real_row(const floating* spec, Py_ssize_t D, floating* out) noexcept nogil:
+    """The D real coordinates of a real row of length D in the orthonormal real Fourier basis,
+    from its rfft spectrum F (D // 2 + 1 interleaved frequencies, unnormalised): out[0] =
+    F[0] / sqrt(D); out[2f - 1], out[2f] = sqrt(2 / D) (Re F[f], Im F[f]) for 0 < f < D / 2;
+    out[D - 1] = F[D / 2] / sqrt(D) when D is even.  By Parseval the map is orthogonal: the
+    inner products of the rows are those of the rows themselves."""
+    cdef Py_ssize_t f
+    cdef floating s = <floating>(1.0 / sqrt(<double>D)), r = <floating>sqrt(2.0 / <double>D)
+    out[0] = s * spec[0]
+    for f in range(1, (D + 1) // 2):
+        out[2 * f - 1] = r * spec[2 * f]
+        out[2 * f] = r * spec[2 * f + 1]
+    if D % 2 == 0 and D > 1:
+        out[D - 1] = s * spec[D]
+
+
 cdef inline void _dft_at(const floating* spec, Py_ssize_t k, Py_ssize_t f, floating* re,
                          floating* im) noexcept nogil:
     """(re, im) = the DFT of a real row of length k at frequency f < k, from its rfft (k // 2
@@ -185,6 +220,10 @@ cdef void srht_combine_row(const floating* spec_u, Py_ssize_t ku, const Py_ssize
     out[m + j] = scale * Im(...), j < m (the spectra read by _dft_at)."""
     cdef Py_ssize_t j
     cdef floating ar, ai, br, bi
+    # The frequencies are read in random order: ask for both spectra's cache lines in
+    # sequence first (measured single-threaded: 16 -> 7-10 ns per pair at ku = 4096, kv = 1666, under load).
+    _prefetch(spec_u, 2 * (ku // 2 + 1) * sizeof(floating))
+    _prefetch(spec_v, 2 * (kv // 2 + 1) * sizeof(floating))
     for j in range(m):
         _dft_at(spec_u, ku, freq_u[j], &ar, &ai)
         _dft_at(spec_v, kv, freq_v[j], &br, &bi)
@@ -559,6 +598,28 @@ def multiply_spectra(floating[:, ::1] A, const floating[:, ::1] B, int n_threads
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
             spectrum_multiply(&A[i, 0], &B[i, 0], w // 2)
+
+
+def spectrum_to_real_rows(const floating[:, ::1] spec,   # IN (n, 2 * (D // 2 + 1)): rfft spectra
+                          Py_ssize_t D,
+                          floating[:, :] out,               # OUT (n, >= col0 + D), rows contiguous
+                          Py_ssize_t col0, int n_threads):
+    """out[i, col0:col0 + D] = the orthonormal real Fourier coordinates of the length-D row
+    whose rfft is spec[i] (spectrum_to_real_row)."""
+    cdef Py_ssize_t n = spec.shape[0], i, ldo = out.strides[0] // sizeof(floating)
+    if (D < 1 or spec.shape[1] != 2 * (D // 2 + 1) or out.shape[0] != n or col0 < 0
+            or out.shape[1] < col0 + D or out.strides[1] != sizeof(floating)
+            or out.strides[0] % sizeof(floating)):
+        raise ValueError(f"spectrum_to_real_rows: inconsistent shapes: spectra "
+                         f"({spec.shape[0]}, {spec.shape[1]}) for length {D}, out "
+                         f"({out.shape[0]}, {out.shape[1]}) from column {col0}")
+    check_n_threads(n_threads, "spectrum_to_real_rows")
+    if n == 0:
+        return
+    n_threads = threads_for(n_threads, 2.0 * n * D)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            spectrum_to_real_row(&spec[i, 0], D, &out[i, col0])
 
 
 def sign_rows(const floating[:, ::1] X,          # IN (n, k)
@@ -1022,3 +1083,11 @@ cdef void structured_project_row_d(const double* x, Py_ssize_t k, const double* 
                                    Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
                                    double* out, double* work) noexcept nogil:
     structured_project_row(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
+
+
+cdef void spectrum_to_real_row_f(const float* spec, Py_ssize_t D, float* out) noexcept nogil:
+    spectrum_to_real_row(spec, D, out)
+
+
+cdef void spectrum_to_real_row_d(const double* spec, Py_ssize_t D, double* out) noexcept nogil:
+    spectrum_to_real_row(spec, D, out)

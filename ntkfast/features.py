@@ -559,7 +559,11 @@ class NTKRandomFeatures(_FeatureTransformer):
         layers (inputs: ReLU features) are not proven unbiased; their bias is measured below
         the error of a 300-seed mean in tests/test_structured.py and bench/projection_pareto.py.
         Sharing one projection keeps each layer's estimate unbiased given the previous one
-        (for gaussian and fastfood); its variance is measured there too.
+        (for gaussian and fastfood); its variance is measured there too.  With either
+        structured projection and ``sketch="countsketch"`` the TensorSketch columns are
+        kept in the orthonormal real Fourier basis (the rfft of the sketch, scaled): the
+        same inner products by Parseval, so the same kernel estimate, without the inverse
+        FFT.
     leverage : bool, default=True
         Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).  It
         applies to the ReLU weights only: the step weights are always Gaussian, since the

@@ -102,6 +102,8 @@ typedef struct {
                                      const Py_ssize_t *perm, Py_ssize_t n_blocks,
                                      Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
                                      double *out, double *work);
+    void (*spectrum_to_real_row_f)(const float *spec, Py_ssize_t D, float *out);
+    void (*spectrum_to_real_row_d)(const double *spec, Py_ssize_t D, double *out);
 } ntkfast_capi;
 
 static int ntkfast__fetch(PyObject *table, const char *name, void **slot)
@@ -167,6 +169,7 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(srht_combine_row_f) NTKFAST__FETCH(srht_combine_row_d)
     NTKFAST__FETCH(fwht_f) NTKFAST__FETCH(fwht_d)
     NTKFAST__FETCH(structured_project_row_f) NTKFAST__FETCH(structured_project_row_d)
+    NTKFAST__FETCH(spectrum_to_real_row_f) NTKFAST__FETCH(spectrum_to_real_row_d)
 #undef NTKFAST__FETCH
     Py_DECREF(table);
     return 0;

@@ -277,3 +277,20 @@ def test_structured_projection(consumer, dtype, tol):
     Z = X.astype(np.float64) @ np.vstack(blocks)[:m, :k].T
     for got in _in_threads(lambda i: consumer.structured_project(X, diag, perm, m, n_threads=1 + i % 2)):
         assert_allclose(got, Z, rtol=0, atol=tol * np.abs(Z).max())
+
+
+def test_spectrum_to_real_row(consumer):
+    """spectrum_to_real_row_* keeps inner products (Parseval) and matches the explicit real
+    Fourier basis (plain numpy: cos and sin rows)."""
+    rng = np.random.default_rng(9)
+    for D in (1, 6, 9):
+        T = rng.standard_normal((4, D))
+        got = consumer.spectrum_to_real(np.ascontiguousarray(np.fft.rfft(T, axis=1)), D)
+        assert_allclose(got @ got.T, T @ T.T, rtol=1e-12, atol=1e-12)
+        t = np.arange(D)
+        want = [T.sum(1) / np.sqrt(D)]
+        for f in range(1, (D + 1) // 2):
+            want += [T @ np.cos(2 * np.pi * f * t / D) * np.sqrt(2 / D), -T @ np.sin(2 * np.pi * f * t / D) * np.sqrt(2 / D)]
+        if D % 2 == 0:
+            want.append(T @ np.cos(np.pi * t) / np.sqrt(D))
+        assert_allclose(got, np.array(want).T, rtol=1e-12, atol=1e-12)

@@ -36,6 +36,32 @@ def _explicit(diag, perm, k, m):
     return np.vstack(blocks)[:m, :k]
 
 
+def _real_fourier(T):
+    """Rows of T in the orthonormal real Fourier basis: the DFT written out as
+    exp(-2 pi i f t / D); coordinates Re/Im of frequencies 0 < f < D/2 times sqrt(2 / D), the
+    frequencies 0 and D/2 (even D) times 1 / sqrt(D)."""
+    D = T.shape[1]
+    t = np.arange(D)
+    cols = [np.ones(D) / np.sqrt(D)]
+    for f in range(1, (D + 1) // 2):
+        cols += [np.cos(2 * np.pi * f * t / D) * np.sqrt(2.0 / D),
+                 -np.sin(2 * np.pi * f * t / D) * np.sqrt(2.0 / D)]
+    if D % 2 == 0:
+        cols.append(np.cos(np.pi * t) / np.sqrt(D))
+    B = np.array(cols)  # (D, D), orthogonal
+    return T @ B.T
+
+
+def test_real_fourier_basis_is_orthogonal_and_matches_compiled():
+    for D in (1, 2, 7, 8, 30):
+        T = np.random.default_rng(D).standard_normal((5, D))
+        F = _real_fourier(T)
+        np.testing.assert_allclose(F @ F.T, T @ T.T, atol=1e-12)
+        out = np.zeros((5, D + 3))
+        _sketch.spectrum_to_real_rows(np.fft.rfft(T, axis=1).view(np.float64).reshape(5, -1), D, out, 2, 1)
+        np.testing.assert_allclose(out[:, 2:2 + D], F, atol=1e-12)
+
+
 def _reference(X, est):
     """SPEC section 5 from the fitted arrays with one explicit matrix per layer shared by the
     ReLU and step features; the TensorSketch through reference.py (plain loops, numpy FFT),
@@ -69,7 +95,7 @@ def _reference(X, est):
             else:
                 c1 = R.count_sketch(psi, est.sketch_indices_[h], est.sketch_signs_[h], ms)
                 c2 = R.count_sketch(a, est.step_indices_[h], est.step_signs_[h], ms)
-                ts = R.circular_convolution(c1, c2)
+                ts = _real_fourier(R.circular_convolution(c1, c2))
             psi = np.concatenate([new_phi, ts], axis=1)
         phi = new_phi
     return psi if ms else phi

@@ -260,3 +260,15 @@ def fwht(floating[:, ::1] V):
             else:
                 ntkfast.fwht_d(&V[i, 0], V.shape[1])
     return np.asarray(V)
+
+
+def spectrum_to_real(const double complex[:, ::1] spec, Py_ssize_t D):
+    """The orthonormal real Fourier coordinates of the rows whose rfft is ``spec``."""
+    cdef Py_ssize_t i
+    out = np.empty((spec.shape[0], D))
+    cdef double[:, ::1] o = out
+    cdef const double[:, ::1] s = np.asarray(spec).view(np.float64)
+    with nogil:
+        for i in range(s.shape[0]):
+            ntkfast.spectrum_to_real_row_d(&s[i, 0], D, &o[i, 0])
+    return out

@@ -346,7 +346,10 @@ class NTKMap(FeatureMap):
             rfft_rows(cs_psi, spec_psi, fft_workers)
             rfft_rows(cs_step, spec_step, fft_workers)
             multiply_spectra(spec_psi, spec_step, n_threads)
-            irfft_rows(spec_psi, ms, dest[:, m1 + self.bias_columns:], fft_workers)
+            # The TensorSketch in the orthonormal real Fourier basis (the same inner products
+            # by Parseval, so the same kernel estimate), with no inverse FFT.
+            real = np.float32 if psi.dtype == np.float32 else np.float64
+            _sketch.spectrum_to_real_rows(spec_psi.view(real), ms, dest, m1 + self.bias_columns, n_threads)
 
     def _srht_layer(self, psi, dest, relu, step, si, ss, ti, ts, work, n_threads):
         """phi_h into dest[:, :m1] and TensorSRHT(psi_{h-1}, a_h) into its last ms columns:
