@@ -221,7 +221,8 @@ cdef void srht_combine_row(const floating* spec_u, Py_ssize_t ku, const Py_ssize
     cdef Py_ssize_t j
     cdef floating ar, ai, br, bi
     # The frequencies are read in random order: ask for both spectra's cache lines in
-    # sequence first (measured single-threaded: 16 -> 7-10 ns per pair at ku = 4096, kv = 1666, under load).
+    # sequence first (measured on one thread, under load: 16 -> 7-10 ns per pair at
+    # ku = 4096, kv = 1666).
     _prefetch(spec_u, 2 * (ku // 2 + 1) * sizeof(floating))
     _prefetch(spec_v, 2 * (kv // 2 + 1) * sizeof(floating))
     for j in range(m):
