@@ -130,6 +130,13 @@ class NTKMap(FeatureMap):
     ``step_indices`` then hold ``ms / 2`` frequencies of the DFTs of ``psi_{h-1}`` and
     ``a_h`` (in ``[0, d_psi)`` and ``[0, m0)``), the signs one per column; ``a_h`` is
     stored for a batch of rows (its FFT needs the whole row).
+
+    ``projection="fastfood"`` or ``"sorf"``: no weight matrices; per layer one structured
+    projection ``z = M phi_{h-1}`` (``projection_diagonals`` and, for fastfood,
+    ``projection_permutations``; sorf's first layer projects ``Q x``, ``Q`` the one array of
+    ``projection_rotations``) gives both ``phi_h = relu_scales * relu(z[:m1])`` and
+    ``a_h = sqrt(2 / m0) step(z[:m0])``; the TensorSketch is kept in the orthonormal real
+    Fourier basis (no inverse FFT).
     """
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
@@ -231,18 +238,20 @@ class NTKMap(FeatureMap):
 
     def _compile(self, dtype):
         """Per layer: (packed relu weights and scales, packed step weights, sketch hash,
-        sketch signs, step hash, step signs) in ``dtype``; the step parts None for NNGP."""
+        sketch signs, step hash, step signs) in ``dtype``; the step parts None for NNGP.
+        With a structured projection the first entry is (the compiled projection, the ReLU
+        scales, the packed rotation of sorf's first layer or None) and the second None."""
         layers = []
-        self_rotation = None
+        rotation = None
         if self._rotation is not None:
-            self_rotation = _sketch.packed_weights(_cast(self._rotation, dtype), None)
+            rotation = _sketch.packed_weights(_cast(self._rotation, dtype), None)
         for h, (relu_w, relu_s, step_w, si, ss, ti, ts) in enumerate(self._layers):
             if self.projection != "gaussian":
                 # relu_w is (diagonals, permutations or None, inputs, outputs): one compiled
                 # projection and the ReLU scales; the step needs no weights of its own.
                 diag, perm, k, m = relu_w
                 relu = (_sketch.StructuredProjection(k, m, _cast(diag, dtype), perm), _cast(relu_s, dtype),
-                        self_rotation if h == 0 else None)
+                        rotation if h == 0 else None)
                 if self.n_sketch == 0:
                     layers.append((relu, None, None, None, None, None))
                 else:
