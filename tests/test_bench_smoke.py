@@ -58,3 +58,26 @@ def test_thread_stages_runs():
     for stage in ("layer_inputs", "rfft", "multiply", "irfft"):
         ms_1, ms_2 = (float(v) for v in rows[stage].split("|")[2:4])
         assert ms_1 > 0 and ms_2 > 0, rows[stage]
+
+
+PARETO = os.path.join(ROOT, "bench", "projection_pareto.py")
+
+
+@pytest.mark.skipif(not os.path.exists(PARETO), reason="bench/ is not shipped with the package")
+def test_projection_pareto_runs(tmp_path):
+    """Every construction appears with a finite error and time, and the front is marked."""
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_WAIT_POLICY="passive")
+    res = subprocess.run([sys.executable, PARETO, "--n", "40", "--n-time", "200", "--widths", "64", "128",
+                          "--depths", "2", "--seeds", "2", "--repeat", "1", "--casp", "",
+                          "--plot", str(tmp_path / "p.png")],
+                         env=env, check=True, capture_output=True, text=True, timeout=300,
+                         cwd=os.path.join(ROOT, "bench"))
+    rows = [line.split("|")[1:-1] for line in res.stdout.splitlines() if line.startswith("| Gaussian")]
+    assert {(r[2].strip(), r[3].strip(), r[4].strip()) for r in rows} == {
+        (p, s, w) for p in ("gaussian", "fastfood", "sorf") for s in ("countsketch", "srht") for w in ("64", "128")}
+    for r in rows:
+        assert 0 < float(r[5].split("±")[0]) < 10 and float(r[6]) > 0 and float(r[7]) > 0
+    assert any(r[8].strip() == "*" for r in rows)
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
