@@ -92,6 +92,37 @@ CASES = {
         "X32 = X.astype(np.float32)\n"
         "layer(psi=X32, step=_sketch.packed_weights(W, None))",
         "ntk_layer_inputs: step: expected float32 packed weights (the dtype of the data), got float64"),
+    # Structured projections (NTKRandomFeatures(projection=...)): the projection's arrays are
+    # read as blocks of p, its outputs and scratch as m + 2p per thread.
+    "StructuredProjection-perm-out-of-range": (
+        "perm = np.zeros((2, 2, 16), dtype=np.intp); perm[1, 1, 3] = 16\n"
+        "_sketch.StructuredProjection(k, 24, np.ones((2, 2, 16)), perm)",
+        "StructuredProjection: perm: expected indices in [0, 16)"),
+    "StructuredProjection-too-few-blocks": (
+        "_sketch.StructuredProjection(k, 40, np.ones((2, 2, 16)), None)",
+        "StructuredProjection: k, m: expected 1 <= k <= 16 and ceil(m / 16) = 2 blocks, got k=8, m=40"),
+    "structured_activation-more-scales-than-outputs": (
+        "P = _sketch.StructuredProjection(k, 24, np.ones((2, 2, 16)), None)\n"
+        "_sketch.structured_activation(X, P, np.ones(25), np.empty((n, 25)), 1.0, None, 2)",
+        "structured_activation: relu_scales, relu_out: expected at most 24 scales"),
+    "structured_activation-step-out-too-wide": (
+        "P = _sketch.StructuredProjection(k, 24, np.ones((2, 2, 16)), None)\n"
+        "_sketch.structured_activation(X, P, None, None, 1.0, np.empty((n, 25)), 2)",
+        "structured_activation: step_out: expected (50, <= 24), got (50, 25)"),
+    "ntk_layer_inputs_structured-phi-rows": (
+        "P = _sketch.StructuredProjection(k, 24, np.ones((2, 2, 16)), None)\n"
+        "_sketch.ntk_layer_inputs_structured(X, X[:10], P, np.ones(m), 1.0, idx[:0].repeat(0), sg[:0], idx, sg,"
+        " np.empty((n, m)), out, out.copy(), 2)",
+        "ntk_layer_inputs_structured: inconsistent shapes"),
+    "ntk_layer_inputs_structured-step-index": (
+        "P = _sketch.StructuredProjection(k, 24, np.ones((2, 2, 16)), None)\n"
+        "bad = np.full(m, 3, dtype=np.intp); bad[5] = 10**7\n"
+        "_sketch.ntk_layer_inputs_structured(X, X, P, np.ones(m), 1.0, bad, np.ones(m), idx, sg,"
+        " np.empty((n, m)), out, out.copy(), 2)",
+        "ntk_layer_inputs_structured: step_indices: expected bucket indices in [0, 16), got 10000000 at position 5"),
+    "spectrum_to_real_rows-out-too-narrow": (
+        "_sketch.spectrum_to_real_rows(np.zeros((n, 18)), D, np.empty((n, D + 2)), 3, 2)",
+        "spectrum_to_real_rows: inconsistent shapes"),
     # PackedWeights built by hand: its data is read as m x k panels by the dense kernels.
     "PackedWeights-short-data": (
         "pw = _sketch.PackedWeights(m, k, np.zeros(10))\n"
