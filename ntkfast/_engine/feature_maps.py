@@ -410,8 +410,10 @@ class NTKSketchMap(FeatureMap):
         self._roots = (np.sqrt(coefs[0])[block], np.sqrt(coefs[1])[block])
         n_values = len(self.plan)
         d_max = max(d, m1 + ms)
-        per_row = (width_z + n_values * s + 2 * m1 + 2 * (m1 + ms) + d
-                   + 3 * (d_max + max(d, s) + 4))
+        # z, the tree's node values and their signed spectra (at most two per node), phi,
+        # a_h, psi, the unit rows, the signed rows and spectra of the TensorSRHT.
+        per_row = (width_z + n_values * s + 2 * n_values * (max(d, m1, s) + 2) + 2 * m1
+                   + 2 * (m1 + ms) + d + 3 * (d_max + 2))
         super().__init__(d, m1 + ms, dtype, per_row)
         self.depth, self.degree, self.n_relu, self.n_sketch, self.n_poly = depth, q, m1, ms, s
         self.tree_depth = T
@@ -470,8 +472,16 @@ class NTKSketchMap(FeatureMap):
         """The PolySketch powers of ``x`` (rows) into ``z[:, 1 + (j - 1) s: 1 + j s]``."""
         (leaf_s, leaf_f), (node_s, node_f) = layer[0], layer[1]
         s, T, R = self.n_poly, self.tree_depth, x.shape[0]
-        values = {}
+        values, spectra = {}, {}
         scale = np.sqrt(2.0 / s)
+
+        def spectrum(name, value, signs):
+            # A child's signed spectrum is computed once per batch: the leaves x of a node
+            # and its full subtrees feed several powers (e.g. (1, 0, 2) feeds x^2, x^3, x^4).
+            if name not in spectra:
+                spectra[name] = self._spectrum(ws, name, value, signs, n_threads)
+            return spectra[name]
+
         for key, left, right in self.plan:
             l, i, a = key
             # the node's factors: level 1 in leaf_*, levels 2.. in node_* (level by level)
@@ -485,13 +495,13 @@ class NTKSketchMap(FeatureMap):
             else:
                 dest, col0 = self._buffer(ws, ("value",) + key, R, s, x.dtype), 0
             lv = x if left[0] == 0 else values[left]
-            spec_l = self._spectrum(ws, "L", lv, signs[0], n_threads)
+            spec_l = spectrum((l, i, 0, left), lv, signs[0])
             if right is None:  # the right subtree is e1: its signed DFT is signs[1][0]
                 _polysketch.srht_sample_rows(spec_l, lv.shape[1], freqs[0], scale * signs[1][0],
                                              dest, col0, n_threads)
             else:
                 rv = x if right[0] == 0 else values[right]
-                spec_r = self._spectrum(ws, "R", rv, signs[1], n_threads)
+                spec_r = spectrum((l, i, 1, right), rv, signs[1])
                 _sketch.srht_combine_rows(spec_l, lv.shape[1], freqs[0], spec_r, rv.shape[1], freqs[1],
                                           scale, dest, col0, n_threads)
             values[key] = dest[:, col0:col0 + s] if l == T else dest
