@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._engine import batches, lazy, state
 from ._engine.feature_maps import ArcCosineMap, NTKMap, NTKSketchMap
-from ._engine.polynomials import arccos_polynomials
+from ._engine.polynomials import arccos_polynomials, ntk_polynomial
 from ._engine.validation import (
     Bool,
     Depth,
@@ -24,6 +24,7 @@ from ._engine.validation import (
     LeverageChoice,
     NonNegative,
     OneOf,
+    Optional,
     RandomState,
     SketchWidth,
     StepWidth,
@@ -751,27 +752,42 @@ class NTKSketch(_FeatureTransformer):
     ``s`` plus ``O(q s + (m1 + ms) log(m1 + ms))``, linear in ``n`` and ``d`` (no matrix
     product at all).
 
+    ``method="direct"`` is what the authors' code (``ntk_sketch.py``) does instead: on unit
+    rows the whole NTK is a function of the cosine, ``Theta_L(u, v) = f_L(<u, v>)``, so one
+    polynomial ``P ~ f_L`` (non-negative least squares again) and one PolySketch give the
+    features ``||x|| CS([sqrt(a_j) Q^j(u)]_j)`` of width ``n_components``, unbiased for the
+    kernel of ``P`` at every depth, at the cost of one layer.  Its error does not grow with
+    the depth (README section "NTK Sketch"); it is not SPEC section 8's layered algorithm,
+    which stays the default.
+
     Parameters
     ----------
     depth : int in [1, 1000], default=1
         Number of hidden ReLU layers ``L`` (at most ``ntkfast.MAX_DEPTH``).
     n_components : int >= 3, default=4096
-        Output width ``m1 + ms``.
-    degree : int in [2, 64], default=4
-        Degree ``q`` of the polynomials.  The default is measured in ``bench/ntk_sketch.py``
-        (README section "NTK Sketch"): a higher degree makes the polynomials closer (the
-        largest error of ``P0`` on ``[-1, 1]`` is 0.070, 0.040, 0.026 at degrees 4, 8, 16)
-        but its high tensor powers are sketched with a larger variance, and the cost grows
-        like ``q log q``.  At 2048 features, depths 1, 3 and 5, Gaussian and protein rows,
-        degree 4 had the smallest kernel error or one within a standard deviation of it;
-        degrees 6 and 8 were worse at depths 3 and 5, and slower.
+        Output width ``m1 + ms`` (``m1`` for ``method="direct"``).
+    method : {"layers", "direct"}, default="layers"
+        The layered recursion of SPEC section 8, or one polynomial of the whole NTK (see
+        above).
+    degree : int in [2, 64], optional
+        Degree ``q`` of the polynomials; default 4 for ``method="layers"``, 8 for
+        ``method="direct"``.  Both are measured in ``bench/ntk_sketch.py`` (README section
+        "NTK Sketch").  Layers: a higher degree makes the polynomials closer (the largest
+        error of ``P0`` on ``[-1, 1]`` is 0.070, 0.040, 0.026 at degrees 4, 8, 16) but its
+        high tensor powers are sketched with a larger variance, and the cost grows like
+        ``q log q``; at 2048 features, depths 1, 3 and 5, Gaussian and protein rows, degree 4
+        had the smallest kernel error or one within a standard deviation of it, degrees 6
+        and 8 were worse at depths 3 and 5, and slower.  Direct: the one polynomial must
+        follow ``f_L``, steeper near 1 as the depth grows; degree 4 leaves 5-12% of
+        polynomial error at depth 5, degree 8 1-6%.
     sketch_components : even int, optional
         Width ``ms`` of the TensorSRHT of ``psi_{h-1}`` and ``a_h`` (``2 <= ms <
         n_components``); ``m1 = n_components - ms``.  Default: half of ``n_components``,
-        rounded down to an even number.
+        rounded down to an even number.  Ignored for ``method="direct"`` (``ms = 0``).
     poly_components : even int >= 2, optional
         Width ``s`` of every node of the PolySketch trees.  Default: ``m1`` rounded up to
-        an even number.
+        an even number (half of ``n_components``, rounded down to even, for
+        ``method="direct"``).
     random_state : None, int or numpy.random.Generator
         Source of every random quantity drawn in ``fit``.
     n_threads : int, optional
@@ -786,10 +802,11 @@ class NTKSketch(_FeatureTransformer):
     feature_names_in_ : ndarray of shape (n_features_in_,), object
         The string column names of a data frame ``X`` (only then defined).
     n_relu_, n_sketch_, n_poly_ : int
-        ``m1``, ``ms`` and ``s``.
+        ``m1``, ``ms`` and ``s`` (``ms = 0``: the direct map).
     relu_coefs_, step_coefs_ : ndarray of shape (degree + 1,), float64
         Coefficients of ``P1 ~ kappa1`` and ``P0 ~ kappa0``, lowest degree first, all
-        ``>= 0``.
+        ``>= 0``.  For ``method="direct"``: ``relu_coefs_`` is the polynomial of the whole
+        NTK and ``step_coefs_`` is empty.
     leaf_signs_, leaf_freqs_ : lists of ``depth`` arrays
         The TensorSRHTs of the first level of each layer's tree (``p / 2`` nodes,
         ``p = 2**ceil(log2 q)``): signs of shape ``(p / 2, 2, k_h)`` (left and right factor,
@@ -807,6 +824,9 @@ class NTKSketch(_FeatureTransformer):
     step_sketch_signs_, step_sketch_freqs_ : lists of ``depth`` arrays
         TensorSRHT factor of ``a_h``: ``m1`` signs, ``ms / 2`` frequencies in ``[0, m1)``.
 
+    With ``method="direct"`` the lists of the tree and of ``relu_hash_``, ``relu_signs_``
+    hold one entry and those of the tangent term (``step_*``, ``sketch_*``) none.
+
     Examples
     --------
     >>> import numpy as np, ntkfast
@@ -823,7 +843,8 @@ class NTKSketch(_FeatureTransformer):
     _parameter_constraints = {
         "depth": Depth(),
         "n_components": Int(3),
-        "degree": Int(2, 64),
+        "method": OneOf("layers", "direct"),
+        "degree": Optional(Int(2, 64)),
         "sketch_components": EvenWidth(lambda checked: checked["n_components"] - 1),
         "poly_components": EvenWidth(),
         "random_state": RandomState(),
@@ -834,10 +855,11 @@ class NTKSketch(_FeatureTransformer):
                     "step_sketch_signs_", "step_sketch_freqs_")
     _fitted_names = ("n_relu_", "n_sketch_", "n_poly_", "relu_coefs_", "step_coefs_") + _LAYER_LISTS
 
-    def __init__(self, depth=1, n_components=4096, degree=4, sketch_components=None,
-                 poly_components=None, random_state=None, n_threads=None):
+    def __init__(self, depth=1, n_components=4096, degree=None, sketch_components=None,
+                 poly_components=None, random_state=None, n_threads=None, method="layers"):
         self.depth = depth
         self.n_components = n_components
+        self.method = method
         self.degree = degree
         self.sketch_components = sketch_components
         self.poly_components = poly_components
@@ -845,9 +867,17 @@ class NTKSketch(_FeatureTransformer):
         self.n_threads = n_threads
 
     @staticmethod
+    def _degree(params):
+        q = params["degree"]
+        return q if q is not None else (8 if params["method"] == "direct" else 4)
+
+    @staticmethod
     def _widths(params):
         """``(m1, ms, s)`` from checked parameters."""
         nc = params["n_components"]
+        if params["method"] == "direct":
+            s = params["poly_components"]
+            return nc, 0, s if s is not None else max(2, (nc // 2) - (nc // 2) % 2)
         ms = params["sketch_components"]
         if ms is None:
             ms = max(2, (nc // 2) - (nc // 2) % 2)
@@ -859,11 +889,16 @@ class NTKSketch(_FeatureTransformer):
 
     @staticmethod
     def _shapes(d, depth, q, m1, ms, s):
-        """Per layer: {name: (shape, kind)} of every per-layer array."""
+        """Per layer: {name: (shape, kind)} of every per-layer array (``ms = 0``, the direct
+        map: one layer, only its tree and CountSketch)."""
         p = 1 << (q - 1).bit_length()
         k, k_psi, out = d, d, []
+        z = 1 + q * s
+        if ms == 0:
+            return [{"leaf_signs_": ((p // 2, 2, d), "s"), "leaf_freqs_": ((p // 2, 2, s // 2), d),
+                     "node_signs_": ((p // 2 - 1, 2, s), "s"), "node_freqs_": ((p // 2 - 1, 2, s // 2), s),
+                     "relu_hash_": ((z,), m1), "relu_signs_": ((z,), "s")}]
         for _ in range(depth):
-            z = 1 + q * s
             out.append({"leaf_signs_": ((p // 2, 2, k), "s"), "leaf_freqs_": ((p // 2, 2, s // 2), k),
                         "node_signs_": ((p // 2 - 1, 2, s), "s"), "node_freqs_": ((p // 2 - 1, 2, s // 2), s),
                         "relu_hash_": ((z,), m1), "relu_signs_": ((z,), "s"),
@@ -874,7 +909,7 @@ class NTKSketch(_FeatureTransformer):
         return out
 
     def _draw(self, params, d, dtype):
-        depth, q = params["depth"], params["degree"]
+        depth, q = params["depth"], self._degree(params)
         m1, ms, s = self._widths(params)
         shapes = self._shapes(d, depth, q, m1, ms, s)
         n_elements = sum(int(np.prod(shape)) for layer in shapes for shape, _ in layer.values())
@@ -884,10 +919,15 @@ class NTKSketch(_FeatureTransformer):
         a = {name: [] for name in self._LAYER_LISTS}
         for layer in shapes:
             for name in self._LAYER_LISTS:  # drawn in this order, layer after layer
+                if name not in layer:
+                    continue
                 shape, kind = layer[name]
                 a[name].append(_signs(rng, shape) if kind == "s"
                                else rng.integers(0, kind, size=shape).astype(np.intp))
-        c, b = arccos_polynomials(q)
+        if ms == 0:
+            c, b = ntk_polynomial(depth, q), np.zeros(0)
+        else:
+            c, b = arccos_polynomials(q)
         a.update(n_relu_=m1, n_sketch_=ms, n_poly_=s, relu_coefs_=c.copy(), step_coefs_=b.copy())
         return a
 
@@ -914,9 +954,9 @@ class NTKSketch(_FeatureTransformer):
         """Rebuild from a model file: ``reader`` is :mod:`ntkfast.io`'s validating reader."""
         est, params = reader.estimator(prefix + "__params__", cls)
         m1, ms, s = cls._widths(params)
-        depth, q = params["depth"], params["degree"]
+        depth, q = params["depth"], cls._degree(params)
         d = reader.integer(prefix + "n_features_in_", 1)
-        got = tuple(reader.integer(prefix + n, 1) for n in ("n_relu_", "n_sketch_", "n_poly_"))
+        got = tuple(reader.integer(prefix + n, 0) for n in ("n_relu_", "n_sketch_", "n_poly_"))
         if got != (m1, ms, s):
             reader.fail(f"{prefix}n_relu_/n_sketch_/n_poly_: expected {m1}/{ms}/{s} (from the "
                         f"parameters), got {got[0]}/{got[1]}/{got[2]}")
@@ -924,14 +964,16 @@ class NTKSketch(_FeatureTransformer):
         a = {name: [] for name in cls._LAYER_LISTS}
         for h, layer in enumerate(cls._shapes(d, depth, q, m1, ms, s)):
             for name in cls._LAYER_LISTS:
+                if name not in layer:
+                    continue
                 shape, kind = layer[name]
                 if kind == "s":
                     arr = reader.array(f"{prefix}{name}.{h}", shape, kinds="i", dtype=np.int8)
                 else:
                     arr = reader.array(f"{prefix}{name}.{h}", shape, kinds="iu").astype(np.intp, copy=False)
                 a[name].append(arr)
-        for name in ("relu_coefs_", "step_coefs_"):
-            a[name] = reader.array(prefix + name, (q + 1,), dtype=np.float64)
+        a["relu_coefs_"] = reader.array(prefix + "relu_coefs_", (q + 1,), dtype=np.float64)
+        a["step_coefs_"] = reader.array(prefix + "step_coefs_", (q + 1 if ms else 0,), dtype=np.float64)
         a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms, n_poly_=s,
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

@@ -294,6 +294,16 @@ def polysketch_reference(X, j, q, leaf_signs, leaf_freqs, node_signs, node_freqs
     return node(T, 0, j)
 
 
+def ntk_on_unit_rows(t, depth):
+    """Theta_L of two unit rows with cosine t (SPEC section 2, no bias), float64."""
+    t = np.clip(np.asarray(t, dtype=np.float64), -1, 1)
+    sigma = theta = t
+    for _ in range(depth):
+        sigma, dot = kappa1(sigma).astype(np.float64), kappa0(sigma).astype(np.float64)
+        theta = theta * dot + sigma
+    return theta
+
+
 def ntk_sketch_reference(X, est):
     """Recompute NTKSketch.transform(X) from the fitted attributes, float64."""
     X = np.asarray(X, dtype=np.float64)
@@ -301,6 +311,12 @@ def ntk_sketch_reference(X, est):
     U = X / np.where(norms > 0, norms, 1)[:, None]
     c, b = est.relu_coefs_, est.step_coefs_
     q, s, m1, ms = len(c) - 1, est.n_poly_, est.n_relu_, est.n_sketch_
+    if ms == 0:  # method="direct": one polynomial of the whole NTK, one tree, one CountSketch
+        Z = np.concatenate([np.ones((X.shape[0], 1))] + [
+            polysketch_reference(U, j, q, est.leaf_signs_[0], est.leaf_freqs_[0],
+                                 est.node_signs_[0], est.node_freqs_[0], s) for j in range(1, q + 1)], axis=1)
+        weights = np.sqrt(c[np.concatenate([[0], np.repeat(np.arange(1, q + 1), s)])])
+        return count_sketch(Z * weights, est.relu_hash_[0], est.relu_signs_[0], m1) * norms[:, None]
     phi = psi = U
     for h in range(est.depth):
         blocks = [np.ones((X.shape[0], 1))]

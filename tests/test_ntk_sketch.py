@@ -73,6 +73,40 @@ def test_matches_reference(depth, degree, n_components, poly_components, dtype):
     assert_allclose(got, expected, rtol=0, atol=tol * scale)
 
 
+@pytest.mark.parametrize("depth, degree, n_components", [(1, 3, 10), (3, 8, 24), (5, 5, 16)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_matches_reference(depth, degree, n_components, dtype):
+    X = _data(dtype=dtype)
+    est = ntkfast.NTKSketch(depth=depth, degree=degree, n_components=n_components, method="direct",
+                            random_state=depth).fit(X)
+    assert (est.n_relu_, est.n_sketch_) == (n_components, 0) and est.step_coefs_.shape == (0,)
+    assert len(est.leaf_signs_) == len(est.relu_hash_) == 1 and est.step_hash_ == []
+    got = est.transform(X)
+    assert got.dtype == dtype and got.shape == (20, n_components)
+    expected = ref.ntk_sketch_reference(X.astype(np.float64), est)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(got, expected, rtol=0, atol=tol * np.abs(expected).max())
+
+
+# Largest errors on [-1, 1] of the direct map's polynomial against Theta_L on unit rows
+# (measured when writing this test: 0.036, 0.197, 0.504, 0.137, rounded up; the largest
+# errors are near t = -1, and Theta_L(1) = L + 1), and its value at t = 1.
+DIRECT_BOUNDS = {(1, 8): 0.05, (3, 8): 0.25, (5, 8): 0.6, (3, 16): 0.18}
+
+
+@pytest.mark.parametrize("depth, degree", sorted(DIRECT_BOUNDS))
+def test_direct_polynomial_fits_the_ntk(depth, degree):
+    est = ntkfast.NTKSketch(depth=depth, degree=degree, method="direct", n_components=8,
+                            random_state=0).fit(_data())
+    a = est.relu_coefs_
+    assert a.shape == (degree + 1,) and (a >= 0).all()
+    t = np.linspace(-1, 1, 10001)
+    P = np.polynomial.Polynomial(a)(t)
+    f = ref.ntk_on_unit_rows(t, depth)
+    assert np.abs(P - f).max() < DIRECT_BOUNDS[depth, degree]
+    assert abs(P[-1] - (depth + 1)) < 1e-3 * (depth + 1)
+
+
 def test_widths():
     est = ntkfast.NTKSketch(n_components=101, degree=5, random_state=0).fit(_data())
     # ms: half, rounded down to even; m1 the rest; s: m1 rounded up to even.
@@ -91,11 +125,13 @@ def test_zero_rows_and_homogeneity():
     assert not est.transform(np.zeros((4, 5))).any()
 
 
-def test_deterministic_across_threads_and_batches():
+@pytest.mark.parametrize("method", ["layers", "direct"])
+def test_deterministic_across_threads_and_batches(method):
     X = _data(n=500, d=9, seed=3)
     for dtype in (np.float64, np.float32):
         Xt = X.astype(dtype)
-        est = ntkfast.NTKSketch(depth=2, degree=7, n_components=300, random_state=11, n_threads=2).fit(Xt)
+        est = ntkfast.NTKSketch(depth=2, degree=7, n_components=300, random_state=11, n_threads=2,
+                                method=method).fit(Xt)
         full = est.transform(Xt)
         for batch_size in (1, 7, 193):
             assert_array_equal(est.transform(Xt, batch_size=batch_size), full)
@@ -104,7 +140,7 @@ def test_deterministic_across_threads_and_batches():
         est.set_params(n_threads=None)
         with threadpool_limits(1):
             assert_array_equal(est.transform(Xt), full)
-        again = ntkfast.NTKSketch(depth=2, degree=7, n_components=300, random_state=11).fit(Xt)
+        again = ntkfast.NTKSketch(depth=2, degree=7, n_components=300, random_state=11, method=method).fit(Xt)
         assert_array_equal(again.transform(Xt), full)
         assert_array_equal(est.transform(Xt[::-1])[::-1], full)  # a row's features are its own
 
@@ -150,6 +186,7 @@ def test_input_errors():
     (dict(n_components=10, sketch_components=10), r"^sketch_components: expected an integer"),
     (dict(poly_components=7), r"^poly_components: expected an even integer"),
     (dict(depth=0), r"^depth"),
+    (dict(method="tree"), r"^method: expected 'layers' or 'direct', got 'tree'$"),
 ])
 def test_parameter_errors(params, match):
     est = ntkfast.NTKSketch(**params)
@@ -158,9 +195,10 @@ def test_parameter_errors(params, match):
     assert not hasattr(est, "n_features_in_")
 
 
-def test_model_file_and_pickle(tmp_path):
+@pytest.mark.parametrize("params", [dict(depth=2, degree=5), dict(depth=3, degree=2, method="direct")])
+def test_model_file_and_pickle(tmp_path, params):
     X = _data()
-    est = ntkfast.NTKSketch(depth=2, degree=5, n_components=30, random_state=2).fit(X.astype(np.float32))
+    est = ntkfast.NTKSketch(n_components=30, random_state=2, **params).fit(X.astype(np.float32))
     path = tmp_path / "sketch.npz"
     save_model(est, path)
     loaded = load_model(path)
@@ -241,6 +279,46 @@ def test_gram_is_unbiased_for_the_polynomial_ntk():
     # of 400 is closer than the typical single estimate by far.
     err = lambda G: np.linalg.norm(G - K_poly)  # noqa: E731
     assert err(np.mean(grams, axis=0)) < 0.25 * np.median([err(G) for G in grams])
+
+
+def test_direct_gram_is_unbiased_for_its_polynomial():
+    """method="direct" at depth 3: E <phi(x), phi(y)> = ||x|| ||y|| P(rho) exactly at any depth
+    (one PolySketch and one CountSketch); degree 3 is far from Theta_3 near rho = -1, and the
+    same z-test refuses the exact NTK."""
+    rng = np.random.default_rng(1)
+    X0 = rng.standard_normal((4, 3))
+    X = np.vstack([X0, -X0 + 0.1 * rng.standard_normal((4, 3))])
+    grams = []
+    for seed in range(400):
+        est = ntkfast.NTKSketch(depth=3, degree=3, method="direct", n_components=32, random_state=seed,
+                                n_threads=1).fit(X)
+        P = est.transform(X)
+        grams.append(P @ P.T)
+    norms = np.linalg.norm(X, axis=1)
+    U = X / norms[:, None]
+    K_poly = np.polynomial.Polynomial(est.relu_coefs_)(U @ U.T) * np.outer(norms, norms)
+    assert _z_max(grams, K_poly) < 5
+    assert _z_max(grams, ref.exact_kernels(X, depth=3)[0].astype(np.float64)) > 5
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_direct_error_against_exact_ntk(depth):
+    """As test_error_against_exact_ntk, for method="direct": one sketch stage whatever the
+    depth, so the bound has no sqrt(L): e_poly + 3 r sqrt(2 / m), 3 rather than 2 for the
+    PolySketch's own variance on top of the CountSketch's (err / bound measured over 20 other
+    seeds: at most 0.57, 0.42 and 0.37 at depths 1, 3, 5)."""
+    X = np.random.default_rng(depth).standard_normal((60, 6))
+    K = ntkfast.ntk_kernel(X, depth=depth)
+    est = ntkfast.NTKSketch(depth=depth, method="direct", n_components=2048, random_state=depth).fit(X)
+    P = est.transform(X)
+    err = np.linalg.norm(P @ P.T - K) / np.linalg.norm(K)
+    norms = np.linalg.norm(X, axis=1)
+    K_poly = np.polynomial.Polynomial(est.relu_coefs_)((X / norms[:, None]) @ (X / norms[:, None]).T)
+    K_poly *= np.outer(norms, norms)
+    e_poly = np.linalg.norm(K_poly - K) / np.linalg.norm(K)
+    assert e_poly < 0.03
+    r = np.trace(K) / np.linalg.norm(K)
+    assert err < e_poly + 3 * r * np.sqrt(2.0 / est.n_relu_), err
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])

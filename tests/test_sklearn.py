@@ -101,6 +101,7 @@ ESTIMATORS = [
     ntkfast.ArcCosineFeatures(n_components=32, random_state=0),
     ntkfast.NTKRandomFeatures(depth=2, n_components=32, random_state=0),
     ntkfast.NTKSketch(depth=2, n_components=32, degree=3, random_state=0),
+    ntkfast.NTKSketch(depth=3, n_components=32, degree=5, method="direct", random_state=0),
     ntkfast.NTKRidge(n_components=32, random_state=0),
     ntkfast.NTKRidgeClassifier(n_components=32, random_state=0),
     ntkfast.ExactNTKRidge(),

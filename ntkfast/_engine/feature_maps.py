@@ -350,6 +350,11 @@ class NTKSketchMap(FeatureMap):
     * ``psi_h = [phi_h, TensorSRHT(psi_{h-1}, a_h)]`` (width ``m1 + ms``).
 
     Degrees whose coefficients are zero in both polynomials are not computed.
+
+    ``n_sketch == 0`` is the direct map (``NTKSketch(method="direct")``, the authors'
+    ``ntk_sketch.py``): one polynomial ``relu_coefs`` of the whole NTK on unit rows, one tree
+    and ``phi = CS(sqrt(c) z)`` of width ``n_relu``, times ``||x||``; ``step_coefs`` is
+    empty, the per-layer lists hold one entry and the lists of the tangent term none.
     """
 
     def __init__(self, n_features, n_relu, n_sketch, n_poly, dtype, relu_coefs, step_coefs,
@@ -358,34 +363,39 @@ class NTKSketchMap(FeatureMap):
                  step_sketch_freqs):
         dtype = np.dtype(dtype)
         d, m1, ms, s = n_features, n_relu, n_sketch, n_poly
-        for name, v, lo in (("n_relu_", m1, 1), ("n_sketch_", ms, 2), ("n_poly_", s, 2)):
+        for name, v, lo in (("n_relu_", m1, 1), ("n_sketch_", ms, 0), ("n_poly_", s, 2)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
         if ms % 2 or s % 2:
             raise ValueError(f"n_sketch_, n_poly_: expected even widths (TensorSRHT), got {ms}, {s}")
-        coefs = []
-        for name, c in (("relu_coefs_", relu_coefs), ("step_coefs_", step_coefs)):
-            c = np.array(c, dtype=np.float64)
-            if c.ndim != 1 or c.shape[0] < 3 or not np.all(np.isfinite(c)) or np.any(c < 0):
-                raise ValueError(f"{name}: expected a 1-D array of at least 3 finite values >= 0 "
-                                 f"(degree >= 2), got {c!r}")
-            coefs.append(c)
-        if coefs[0].shape != coefs[1].shape:
-            raise ValueError(f"relu_coefs_, step_coefs_: expected one degree, got lengths "
-                             f"{coefs[0].shape[0]} and {coefs[1].shape[0]}")
-        q = coefs[0].shape[0] - 1
+        direct = ms == 0
+        c = np.array(relu_coefs, dtype=np.float64)
+        if c.ndim != 1 or c.shape[0] < 3 or not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise ValueError(f"relu_coefs_: expected a 1-D array of at least 3 finite values >= 0 "
+                             f"(degree >= 2), got {c!r}")
+        q = c.shape[0] - 1
+        b = np.array(step_coefs, dtype=np.float64)
+        want = 0 if direct else q + 1
+        if b.shape != (want,) or not np.all(np.isfinite(b)) or np.any(b < 0):
+            raise ValueError(f"step_coefs_: expected a 1-D array of {want} finite values >= 0 "
+                             f"({'none for the direct map' if direct else 'the degree of relu_coefs_'}), got {b!r}")
+        coefs = [c, b if not direct else np.zeros(q + 1)]
         T = (q - 1).bit_length()
         p = 1 << T
-        depth = len(relu_hash)
-        if depth < 1:
-            raise ValueError("relu_hash_: expected at least one layer, got none")
+        depth = len(relu_hash) if isinstance(relu_hash, (list, tuple)) else 0
+        if depth < 1 or (direct and depth != 1):
+            raise ValueError(f"relu_hash_: expected {'one layer (the direct map)' if direct else 'at least one layer'}, "
+                             f"got {depth}")
         lists = dict(leaf_signs_=leaf_signs, leaf_freqs_=leaf_freqs, node_signs_=node_signs,
                      node_freqs_=node_freqs, relu_signs_=relu_signs, step_hash_=step_hash,
                      step_signs_=step_signs, sketch_signs_=sketch_signs, sketch_freqs_=sketch_freqs,
                      step_sketch_signs_=step_sketch_signs, step_sketch_freqs_=step_sketch_freqs)
+        tangent = ("step_hash_", "step_signs_", "sketch_signs_", "sketch_freqs_", "step_sketch_signs_",
+                   "step_sketch_freqs_")
         for name, values in lists.items():
-            if not isinstance(values, (list, tuple)) or len(values) != depth:
-                raise ValueError(f"{name}: expected a list of {depth} arrays (one per layer), got "
+            n_lists = 0 if direct and name in tangent else depth
+            if not isinstance(values, (list, tuple)) or len(values) != n_lists:
+                raise ValueError(f"{name}: expected a list of {n_lists} arrays (one per layer), got "
                                  f"{type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
         self.degrees = [j for j in range(1, q + 1) if coefs[0][j] > 0 or coefs[1][j] > 0]
         self.plan = polysketch_plan(self.degrees, T)
@@ -397,6 +407,9 @@ class NTKSketchMap(FeatureMap):
             nodes = self._tree_level(node_signs[h], node_freqs[h], p // 2 - 1, s, s, f"[{h}]", "node")
             ri, rs = check_hash(relu_hash[h], relu_signs[h], width_z, m1,
                                 f"relu_hash_[{h}]", f"relu_signs_[{h}]")
+            if direct:
+                self._layers.append((leaves, nodes, ri, rs) + (None,) * 6 + (k, k_psi))
+                break
             ti, ts = check_hash(step_hash[h], step_signs[h], width_z, m1,
                                 f"step_hash_[{h}]", f"step_signs_[{h}]")
             si, ss = check_srht(sketch_freqs[h], sketch_signs[h], k_psi, ms // 2,
@@ -416,7 +429,7 @@ class NTKSketchMap(FeatureMap):
                    + 2 * (m1 + ms) + d + 3 * (d_max + 2))
         super().__init__(d, m1 + ms, dtype, per_row)
         self.depth, self.degree, self.n_relu, self.n_sketch, self.n_poly = depth, q, m1, ms, s
-        self.tree_depth = T
+        self.tree_depth, self.direct = T, direct
         self.compiled(dtype)
 
     @staticmethod
@@ -439,9 +452,13 @@ class NTKSketchMap(FeatureMap):
         wa, wb = self._roots
         layers = []
         for leaves, nodes, ri, rs, ti, ts, si, ss, ai, as_, k, k_psi in self._layers:
-            layers.append(((leaves[0].astype(dtype), leaves[1]), (nodes[0].astype(dtype), nodes[1]),
-                           ri, (rs * wa).astype(dtype), ti, (ts * wb).astype(dtype),
-                           si, ss.astype(dtype), ai, as_.astype(dtype), k, k_psi))
+            tree = ((leaves[0].astype(dtype), leaves[1]), (nodes[0].astype(dtype), nodes[1]),
+                    ri, (rs * wa).astype(dtype))
+            if self.direct:
+                layers.append(tree + (None,) * 6 + (k, k_psi))
+                continue
+            layers.append(tree + (ti, (ts * wb).astype(dtype),
+                                  si, ss.astype(dtype), ai, as_.astype(dtype), k, k_psi))
         return layers
 
     def workspace(self, rows, dtype, n_threads):
@@ -519,6 +536,12 @@ class NTKSketchMap(FeatureMap):
         for j in range(1, q + 1):
             if j not in self.degrees:  # weight zero in both sketches: any finite value
                 z[:, 1 + (j - 1) * s:1 + j * s] = 0
+        if self.direct:  # one polynomial of the whole NTK, one CountSketch
+            ri, rw = compiled[0][2:4]
+            self.polysketch(x, compiled[0], ws, n_threads, z)
+            _sketch.count_sketch_rows(z, ri, rw, out, m1, n_threads)
+            out *= norms.astype(dtype, copy=False)[:, None]
+            return
         step = self._buffer(ws, "step", R, m1, dtype)
         phi, psi = x, x
         for h, layer in enumerate(compiled):

@@ -17,7 +17,8 @@ import functools
 import numpy as np
 from scipy.optimize import nnls
 
-__all__ = ["GRID_POINTS", "ENDPOINT_WEIGHT", "arccos_polynomials", "kappa0", "kappa1"]
+__all__ = ["GRID_POINTS", "ENDPOINT_WEIGHT", "arccos_polynomials", "kappa0", "kappa1", "ntk_on_unit_rows",
+           "ntk_polynomial"]
 
 GRID_POINTS = 2001
 ENDPOINT_WEIGHT = 100.0
@@ -52,3 +53,33 @@ def arccos_polynomials(degree):
     """Coefficients ``(c, b)`` of ``P1 ~ kappa1`` and ``P0 ~ kappa0``, each of shape
     ``(degree + 1,)``, float64, non-negative, lowest degree first (cached, read-only)."""
     return _fit(int(degree))
+
+
+def ntk_on_unit_rows(t, depth):
+    """``Theta_L`` of two unit rows with cosine ``t`` (SPEC section 2 without bias): a
+    function of ``t`` alone, which is what makes the NTK on the sphere a dot-product kernel."""
+    t = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
+    sigma, theta = t, t
+    for _ in range(depth):
+        sigma, dot = kappa1(sigma), kappa0(sigma)
+        theta = theta * dot + sigma
+    return theta
+
+
+@functools.lru_cache(maxsize=64)
+def _fit_ntk(depth, degree):
+    t = np.linspace(-1.0, 1.0, GRID_POINTS)
+    w = np.ones_like(t)
+    w[-1] = ENDPOINT_WEIGHT
+    V = np.vander(t, degree + 1, increasing=True) * w[:, None]
+    a, _ = nnls(V, ntk_on_unit_rows(t, depth) * w, maxiter=100 * (degree + 1))
+    a.setflags(write=False)
+    return a
+
+
+def ntk_polynomial(depth, degree):
+    """Coefficients, shape ``(degree + 1,)``, non-negative, lowest degree first, of one
+    polynomial fitted to the whole depth-``depth`` NTK on unit rows (:func:`ntk_on_unit_rows`;
+    the authors' ``ntk_sketch.py`` does this, with a quadratic program): the polynomial of
+    ``NTKSketch(method="direct")``.  Same grid and weights as :func:`arccos_polynomials`."""
+    return _fit_ntk(int(depth), int(degree))
