@@ -1,14 +1,16 @@
 """NTKSketch against NTKRandomFeatures at equal output width, depths 1-5 (issue 15, item 6).
 
-For NTKSketch (SPEC section 8, its default degree and widths) and NTKRandomFeatures (its
-default split) with the same n_components, this prints the relative Frobenius error
+For NTKSketch (SPEC section 8's layers, and method="direct", the authors' one polynomial of
+the whole NTK; default degrees and widths) and NTKRandomFeatures (its default split) with
+the same n_components, this prints the relative Frobenius error
 ||Phi Phi^T - K||_F / ||K||_F against the exact NTK (ntk_kernel; mean ± sd over seeds, n rows)
 and the transform time of --n-time rows (best of --repeat runs, one fit, --threads OpenMP/FFT
 threads), on unit-norm Gaussian rows and on the protein data (CASP.csv: columns F1..F9
 standardised; skipped if the file is missing).  A second table, at the depths of
---degree-depths, measures NTKSketch's degree q: the error of the polynomials alone (the exact
-composition of the fitted P1, P0 against the NTK, no sketch), the error of the features and
-the transform time; it is the measurement behind the default degree.
+--degree-depths, measures NTKSketch's degree q for both methods: the error of the polynomials
+alone (the exact composition of the fitted P1, P0, or the one polynomial, against the NTK, no
+sketch), the error of the features and the transform time; it is the measurement behind the
+default degrees.
 
     python bench/ntk_sketch.py [--casp /work/shared/data/CASP.csv] [--n-components 2048]
 """
@@ -23,7 +25,7 @@ import time
 import numpy as np
 
 import ntkfast
-from ntkfast._engine.polynomials import arccos_polynomials
+from ntkfast._engine.polynomials import arccos_polynomials, ntk_polynomial
 
 
 def datasets(args):
@@ -38,12 +40,15 @@ def datasets(args):
         print(f"(CASP data not found at {args.casp!r}: skipped)\n")
 
 
-def polynomial_ntk(X, depth, degree):
-    """The NTK recursion on unit rows with kappa1, kappa0 -> the fitted P1, P0, times norms."""
-    c, b = arccos_polynomials(degree)
+def polynomial_ntk(X, depth, degree, method):
+    """The NTK recursion on unit rows with kappa1, kappa0 -> the fitted P1, P0 (or the one
+    polynomial of the direct method), times norms."""
     norms = np.linalg.norm(X, axis=1)
     U = X / np.where(norms > 0, norms, 1)[:, None]
     sigma = U @ U.T
+    if method == "direct":
+        return np.polynomial.Polynomial(ntk_polynomial(depth, degree))(sigma) * np.outer(norms, norms)
+    c, b = arccos_polynomials(degree)
     theta = sigma.copy()
     for _ in range(depth):
         sigma, dot = np.polynomial.Polynomial(c)(sigma), np.polynomial.Polynomial(b)(sigma)
@@ -75,7 +80,9 @@ def main():
     p.add_argument("--d", type=int, default=16, help="columns of the Gaussian data")
     p.add_argument("--n-components", type=int, default=2048)
     p.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    p.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 6, 8])
+    p.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 6, 8],
+                   help="degrees of the layered method in the second table")
+    p.add_argument("--direct-degrees", type=int, nargs="+", default=[4, 8, 16])
     p.add_argument("--degree-depths", type=int, nargs="+", default=[1, 3])
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--repeat", type=int, default=3)
@@ -83,6 +90,7 @@ def main():
     args = p.parse_args()
     nc = args.n_components
     sk = ntkfast.NTKSketch(n_components=nc).fit(np.zeros((1, 2)))
+    dsk = ntkfast.NTKSketch(n_components=nc, method="direct").fit(np.zeros((1, 2)))
     print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ")
     print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} thread(s), "
@@ -91,11 +99,12 @@ def main():
     print(f"n_components = {nc}: NTKRandomFeatures with its default split (m1 = m0 = "
           f"{nc - ntkfast.default_sketch_components(nc)}, ms = {ntkfast.default_sketch_components(nc)}, "
           f"TensorSketch), NTKSketch with its defaults (degree {sk.degree}, m1 = {sk.n_relu_}, "
-          f"ms = {sk.n_sketch_}, PolySketch width s = {sk.n_poly_}); error over n = {args.n} rows, "
+          f"ms = {sk.n_sketch_}, PolySketch width s = {sk.n_poly_}) and NTKSketch(method=\"direct\") "
+          f"(degree {len(dsk.relu_coefs_) - 1}, s = {dsk.n_poly_}); error over n = {args.n} rows, "
           f"mean ± sd over {args.seeds} seeds; time: transform of {args.n_time} rows, best of {args.repeat}.")
     print()
-    print("| data | depth | NTKRandomFeatures error | NTKSketch error | NTKSketch / RF error "
-          "| NTKRandomFeatures (s) | NTKSketch (s) | NTKSketch / RF time |")
+    print("| data | depth | NTKRandomFeatures error | NTKSketch error | NTKSketch direct error "
+          "| NTKRandomFeatures (s) | NTKSketch (s) | NTKSketch direct (s) |")
     print("|---|---|---|---|---|---|---|---|")
     data = list(datasets(args))
     for name, Xall in data:
@@ -106,23 +115,28 @@ def main():
                 depth=depth, n_components=nc, random_state=seed, n_threads=args.threads), X, Xall, K, args)
             e2, s2, t2 = measure(lambda seed: ntkfast.NTKSketch(
                 depth=depth, n_components=nc, random_state=seed, n_threads=args.threads), X, Xall, K, args)
-            print(f"| {name} | {depth} | {e1:.4f} ± {s1:.4f} | {e2:.4f} ± {s2:.4f} | {e2 / e1:.2f} "
-                  f"| {t1:.3f} | {t2:.3f} | {t2 / t1:.2f}x |", flush=True)
+            e3, s3, t3 = measure(lambda seed: ntkfast.NTKSketch(
+                depth=depth, n_components=nc, method="direct", random_state=seed, n_threads=args.threads),
+                X, Xall, K, args)
+            print(f"| {name} | {depth} | {e1:.4f} ± {s1:.4f} | {e2:.4f} ± {s2:.4f} | {e3:.4f} ± {s3:.4f} "
+                  f"| {t1:.3f} | {t2:.3f} | {t3:.3f} |", flush=True)
     print()
     print(f"NTKSketch by degree (n_components = {nc}, default widths), same data, seeds and timing:")
     print()
-    print("| data | depth | degree | polynomials alone: error | NTKSketch error | NTKSketch (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| data | depth | method | degree | polynomials alone: error | NTKSketch error | NTKSketch (s) |")
+    print("|---|---|---|---|---|---|---|")
     for name, Xall in data:
         X = Xall[:args.n]
         for depth in args.degree_depths:
             K = ntkfast.ntk_kernel(X, depth=depth)
-            for q in args.degrees:
-                e_poly = np.linalg.norm(polynomial_ntk(X, depth, q) - K) / np.linalg.norm(K)
-                e, s, t = measure(lambda seed: ntkfast.NTKSketch(
-                    depth=depth, n_components=nc, degree=q, random_state=seed, n_threads=args.threads),
-                    X, Xall, K, args)
-                print(f"| {name} | {depth} | {q} | {e_poly:.4f} | {e:.4f} ± {s:.4f} | {t:.3f} |", flush=True)
+            for method, degrees in (("layers", args.degrees), ("direct", args.direct_degrees)):
+                for q in degrees:
+                    e_poly = np.linalg.norm(polynomial_ntk(X, depth, q, method) - K) / np.linalg.norm(K)
+                    e, s, t = measure(lambda seed: ntkfast.NTKSketch(
+                        depth=depth, n_components=nc, degree=q, method=method, random_state=seed,
+                        n_threads=args.threads), X, Xall, K, args)
+                    print(f"| {name} | {depth} | {method} | {q} | {e_poly:.4f} | {e:.4f} ± {s:.4f} "
+                          f"| {t:.3f} |", flush=True)
     print()
     print(f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
