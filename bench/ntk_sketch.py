@@ -98,7 +98,7 @@ def main():
           f"ntkfast {ntkfast.__version__}  ")
     print(f"n_components = {nc}: NTKRandomFeatures with its default split (m1 = m0 = "
           f"{nc - ntkfast.default_sketch_components(nc)}, ms = {ntkfast.default_sketch_components(nc)}, "
-          f"TensorSketch), NTKSketch with its defaults (degree {sk.degree}, m1 = {sk.n_relu_}, "
+          f"TensorSketch), NTKSketch with its defaults (degree {len(sk.relu_coefs_) - 1}, m1 = {sk.n_relu_}, "
           f"ms = {sk.n_sketch_}, PolySketch width s = {sk.n_poly_}) and NTKSketch(method=\"direct\") "
           f"(degree {len(dsk.relu_coefs_) - 1}, s = {dsk.n_poly_}); error over n = {args.n} rows, "
           f"mean ± sd over {args.seeds} seeds; time: transform of {args.n_time} rows, best of {args.repeat}.")
