@@ -1,4 +1,5 @@
-"""Workloads shared by the pytest-benchmark files (``bench/bench_*.py``) and ``bench/report.py``.
+"""Workloads shared by the pytest-benchmark files (``bench/bench_*.py``), ``bench/report.py``
+and the study scripts (data sets, the machine and its load).
 
 Every comparison of issue 4 is a pair (ntkfast, reference) built here from the same data, so
 that the two sides are timed in the same process, one after the other, and reported as a
@@ -6,9 +7,11 @@ ratio: absolute times drift on a shared machine, ratios much less.
 
 Nothing here asserts a timing; the targets are only printed next to the measurements.
 """
+import datetime
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -99,21 +102,47 @@ def teacher_regression(n, d, seed=0, width=256, noise=0.1):
     return X, y
 
 
-def load_casp(path, n_train, n_test, seed=0):
-    """CASP (UCI "Physicochemical properties of protein tertiary structure") from its CSV:
-    a random split, ``X`` and ``y`` standardised with the training rows' statistics."""
+def read_casp(path):
+    """CASP (UCI "Physicochemical properties of protein tertiary structure") from its CSV, as
+    it is: ``X``, the feature columns (F1..F9), and ``y``, the target column ``RMSD``."""
+    with open(path) as f:
+        header = f.readline().strip().split(",")
     data = np.loadtxt(path, delimiter=",", skiprows=1)
+    features = [i for i, name in enumerate(header) if name != "RMSD"]
+    return data[:, features], data[:, header.index("RMSD")]
+
+
+def load_casp(path, n_train, n_test, seed=0):
+    """CASP (:func:`read_casp`) split at random, ``X`` and ``y`` standardised with the training
+    rows' statistics."""
+    X, y = read_casp(path)
     rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(data))
-    if n_train + n_test > len(data):
-        raise ValueError(f"--casp: expected at most {len(data)} rows in all, "
+    idx = rng.permutation(len(X))
+    if n_train + n_test > len(X):
+        raise ValueError(f"--casp: expected at most {len(X)} rows in all, "
                          f"got n_train={n_train} + n_test={n_test}")
     tr, te = idx[:n_train], idx[n_train:n_train + n_test]
-    X, y = data[:, 1:], data[:, 0]
     mu, sd = X[tr].mean(0), X[tr].std(0)
     sd[sd == 0] = 1.0
     ym, ys = y[tr].mean(), y[tr].std()
     return (X[tr] - mu) / sd, (y[tr] - ym) / ys, (X[te] - mu) / sd, (y[te] - ym) / ys
+
+
+def unit_gaussian_and_casp(n, d, casp):
+    """The two data sets of the kernel-error studies (bench/srht_vs_tensorsketch.py,
+    step_width.py, leverage_arccos.py): yields ``("Gaussian", X)``, ``n`` standard Gaussian
+    rows of ``d`` columns scaled to unit norm, then ``("CASP", X)``, ``n`` rows of the CSV
+    ``casp`` (:func:`read_casp`, drawn without replacement), each column standardised on them;
+    the second is skipped, with a note on stdout, where the file is missing."""
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((n, d))
+    yield "Gaussian", G / np.linalg.norm(G, axis=1, keepdims=True)
+    if casp and os.path.exists(casp):
+        X, _ = read_casp(casp)
+        X = X[rng.choice(len(X), n, replace=False)]
+        yield "CASP", (X - X.mean(0)) / X.std(0)
+    else:
+        print(f"(CASP data not found at {casp!r}: skipped)\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,6 +366,36 @@ def machine_info():
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
     }
+
+
+def load_average():
+    """``"load average (1, 5, 15 min) 1.02, 0.88, 0.75"``, or ``"load average unavailable"``."""
+    try:
+        return "load average (1, 5, 15 min) " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # no load average on this platform
+        return "load average unavailable"
+
+
+def machine_load():
+    """The CPU count and the load average: ``"2 CPUs, load average (1, 5, 15 min) ..."``."""
+    return f"{os.cpu_count()} CPUs, {load_average()}"
+
+
+def print_run_header(*settings):
+    """Print the first lines of a study's results: the command, then the date (UTC), the
+    machine, its load at start, ``settings`` (e.g. ``"1 thread(s)"``), OMP_NUM_THREADS and the
+    versions of ntkfast and numpy."""
+    print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ")
+    print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+          f"machine: {platform.machine()}, {machine_load()} at start; "
+          + "".join(f"{s}, " for s in settings)
+          + f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+          f"ntkfast {ntkfast.__version__}, numpy {np.__version__}  ")
+
+
+def print_run_end():
+    """Print the last line of a study's results: the load at the end."""
+    print(f"At the end: {load_average()}")
 
 
 def peak_rss_mib():

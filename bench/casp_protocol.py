@@ -41,16 +41,10 @@ from sklearn.model_selection import KFold
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import _workloads as W  # noqa: E402
 import ntkfast  # noqa: E402
 
 EXPONENTS = np.arange(-18, 4)
-
-
-def load_casp(path):
-    with open(path) as f:
-        header = f.readline().strip().split(",")
-    A = np.loadtxt(path, delimiter=",", skiprows=1)
-    return A[:, 1:], A[:, 0], header
 
 
 def standardise(X_tr, y_tr, *others):
@@ -185,8 +179,8 @@ def main(argv=None):
     if args.only_authors:
         args.authors, args.depths, args.exact_depths = True, [], []
 
-    X, y, header = load_casp(args.data)
-    print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features, target {header[0]}", file=sys.stderr)
+    X, y = W.read_casp(args.data)
+    print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features, target RMSD", file=sys.stderr)
     folds = list(KFold(n_splits=4, shuffle=False).split(X))
     results = []
 

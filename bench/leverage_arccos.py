@@ -11,25 +11,13 @@ column dropped) standardised.  Used to choose ArcCosineFeatures' default leverag
     python bench/leverage_arccos.py [--casp /work/shared/data/CASP.csv] [--n 500] [--seeds 10]
 """
 import argparse
-import datetime
-import os
-import platform
-import shlex
-import sys
 
+import _workloads as W
 import numpy as np
 
 import ntkfast
 
-
-def datasets(args):
-    rng = np.random.default_rng(0)
-    G = rng.standard_normal((args.n, args.d))
-    yield f"Gaussian, unit-norm rows, d={args.d}", G / np.linalg.norm(G, axis=1, keepdims=True)
-    if args.casp and os.path.exists(args.casp):
-        data = np.loadtxt(args.casp, delimiter=",", skiprows=1)
-        X = data[rng.choice(len(data), args.n, replace=False), 1:]
-        yield f"CASP, standardised, d={X.shape[1]}", (X - X.mean(0)) / X.std(0)
+LABELS = {"Gaussian": "Gaussian, unit-norm rows", "CASP": "CASP, standardised"}
 
 
 def rel_error(X, K, order, m, leverage, seed):
@@ -47,17 +35,14 @@ def main():
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
     args = p.parse_args()
-    print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ")
-    print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average (1, 5, 15 min) "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} at start; ntkfast {ntkfast.__version__}, "
-          f"numpy {np.__version__}  ")
+    W.print_run_header()
     print(f"Relative Frobenius error of Phi Phi^T against the exact arc-cosine kernel, "
           f"n = {args.n} rows, mean ± sd over {args.seeds} seeds (seeds 0-{args.seeds - 1} for both columns).")
     print()
     print("| data | order | m | plain | leverage | leverage vs plain | difference / s.e. |")
     print("|---|---|---|---|---|---|---|")
-    for name, X in datasets(args):
+    for kind, X in W.unit_gaussian_and_casp(args.n, args.d, args.casp):
+        name = f"{LABELS[kind]}, d={X.shape[1]}"
         for order in (0, 1):
             K = ntkfast.arccos_kernel(X, order=order)
             for m in args.widths:
@@ -71,7 +56,7 @@ def main():
                       f"{e[True].mean():.4f} ± {e[True].std(ddof=1):.4f} | {100 * change:+.1f}% | "
                       f"{z:+.1f} |", flush=True)
     print()
-    print(f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    W.print_run_end()
 
 
 if __name__ == "__main__":

@@ -34,26 +34,11 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import _workloads as W  # noqa: E402
 import ntkfast  # noqa: E402
 
 ALPHAS = {1: [1.0], 5: np.logspace(-2, 2, 5).tolist(), 10: np.logspace(-3, 3, 10).tolist()}
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "CASP.csv")
-
-
-def load_casp(path):
-    with open(path) as f:
-        header = f.readline().strip().split(",")
-    data = np.loadtxt(path, delimiter=",", skiprows=1)
-    target = header.index("RMSD")
-    features = [i for i, name in enumerate(header) if name != "RMSD"]
-    return data[:, features], data[:, target]
-
-
-def machine_load():
-    try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg() + f", {os.cpu_count()} cores"
-    except OSError:  # pragma: no cover
-        return f"{os.cpu_count()} cores"
 
 
 def timed_fit(model, X, y, Xt, yt):
@@ -66,7 +51,7 @@ def timed_fit(model, X, y, Xt, yt):
 def run_sizes(args):
     from sklearn.preprocessing import StandardScaler
 
-    X, y = load_casp(args.data)
+    X, y = W.read_casp(args.data)
     order = np.random.default_rng(0).permutation(X.shape[0])
     test, pool = order[-args.test_rows:], order[:-args.test_rows]
     rows, seen = [], {}
@@ -172,7 +157,7 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     stamp = (f"{datetime.datetime.now().isoformat(timespec='minutes')}, {platform.node()}, "
-             f"{machine_load()} at start")
+             f"{W.machine_load()} at start")
     command = "python " + " ".join([os.path.relpath(__file__, os.getcwd())] + sys.argv[1:])
     if args.linalg is not None:
         out = run_linalg(args.linalg or [512, 1024, 2048])
@@ -185,7 +170,7 @@ def main(argv=None):
             return 0
         rows = run_sizes(args)
         out = table(rows, args)
-    out = f"{out}\n\n`{command}` ({stamp}; {machine_load()} at end)\n"
+    out = f"{out}\n\n`{command}` ({stamp}; {W.machine_load()} at end)\n"
     print(out)
     if args.out:
         with open(args.out, "w") as f:

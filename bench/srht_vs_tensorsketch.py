@@ -13,29 +13,13 @@ at equal width D.
     python bench/srht_vs_tensorsketch.py [--casp /work/shared/data/CASP.csv] [--n-components 2048]
 """
 import argparse
-import datetime
-import os
-import platform
-import shlex
-import sys
 import time
 
+import _workloads as W
 import numpy as np
 
 import ntkfast
 from ntkfast.features import _largest_fast_length
-
-
-def datasets(args):
-    rng = np.random.default_rng(0)
-    G = rng.standard_normal((args.n_time, args.d))
-    yield f"Gaussian d={args.d}", G / np.linalg.norm(G, axis=1, keepdims=True)
-    if args.casp and os.path.exists(args.casp):
-        data = np.loadtxt(args.casp, delimiter=",", skiprows=1)
-        X = data[rng.choice(len(data), args.n_time, replace=False), 1:]
-        yield f"CASP d={X.shape[1]}", (X - X.mean(0)) / X.std(0)
-    else:
-        print(f"(CASP data not found at {args.casp!r}: skipped)\n")
 
 
 def primitive_table(args):
@@ -87,11 +71,7 @@ def main():
     while ms % 2 or _largest_fast_length(ms) != ms:
         ms -= 1
     m1 = nc - ms
-    print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ")
-    print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), {args.threads} thread(s), "
-          f"load average (1, 5, 15 min) {', '.join(f'{v:.2f}' for v in os.getloadavg())} at start; "
-          f"ntkfast {ntkfast.__version__}  ")
+    W.print_run_header(f"{args.threads} thread(s)")
     print(f"n_components = {nc} (m1 = m0 = {m1}, ms = {ms}, both sketches), error over n = {args.n} "
           f"rows, mean ± sd over {args.seeds} seeds; time: transform of {args.n_time} rows, best of "
           f"{args.repeat}.")
@@ -99,7 +79,8 @@ def main():
     print("| data | depth | TensorSketch error | TensorSRHT error | SRHT / TS error "
           "| TensorSketch (s) | TensorSRHT (s) | SRHT / TS time |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, Xall in datasets(args):
+    for kind, Xall in W.unit_gaussian_and_casp(args.n_time, args.d, args.casp):
+        name = f"{kind} d={Xall.shape[1]}"
         X = Xall[:args.n]
         for depth in args.depths:
             K = ntkfast.ntk_kernel(X, depth=depth)
@@ -124,7 +105,7 @@ def main():
                   f"| {t1:.3f} | {t2:.3f} | {t2 / t1:.2f}x |", flush=True)
     print()
     primitive_table(args)
-    print(f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    W.print_run_end()
 
 
 if __name__ == "__main__":

@@ -10,26 +10,12 @@ transform time of --n-time rows (best of --repeat runs, one fit).
     python bench/step_width.py [--casp /work/shared/data/CASP.csv] [--n-components 2048]
 """
 import argparse
-import datetime
-import os
-import platform
-import shlex
-import sys
 import time
 
+import _workloads as W
 import numpy as np
 
 import ntkfast
-
-
-def datasets(args):
-    rng = np.random.default_rng(0)
-    G = rng.standard_normal((args.n_time, args.d))
-    yield f"Gaussian d={args.d}", G / np.linalg.norm(G, axis=1, keepdims=True)
-    if args.casp and os.path.exists(args.casp):
-        data = np.loadtxt(args.casp, delimiter=",", skiprows=1)
-        X = data[rng.choice(len(data), args.n_time, replace=False), 1:]
-        yield f"CASP d={X.shape[1]}", (X - X.mean(0)) / X.std(0)
 
 
 def main():
@@ -47,11 +33,7 @@ def main():
     nc = args.n_components
     ms = ntkfast.default_sketch_components(nc)
     m1 = nc - ms
-    print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ")
-    print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, load average (1, 5, 15 min) "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} at start; ntkfast {ntkfast.__version__}  ")
+    W.print_run_header()
     print(f"n_components = {nc} (m1 = {m1} ReLU features, ms = {ms} sketch; default split), "
           f"error over n = {args.n} rows, mean ± sd over {args.seeds} seeds; time: transform of "
           f"{args.n_time} rows, best of {args.repeat}.")
@@ -59,7 +41,8 @@ def main():
     print("| data | depth | m0 / m1 | m0 | rel. error | error vs m0 = m1 | dense multiply-adds per row "
           "| transform (s) | time vs m0 = m1 |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, Xall in datasets(args):
+    for kind, Xall in W.unit_gaussian_and_casp(args.n_time, args.d, args.casp):
+        name = f"{kind} d={Xall.shape[1]}"
         X = Xall[:args.n]
         for depth in args.depths:
             K = ntkfast.ntk_kernel(X, depth=depth)
@@ -87,7 +70,7 @@ def main():
                 print(f"| {name} | {depth} | {r:g} | {m0} | {e:.4f} ± {sd:.4f} | {100 * (e / base[2] - 1):+.1f}% "
                       f"| {macs / 1e6:.2f} M | {t:.3f} | {t / base[4]:.2f}x |", flush=True)
     print()
-    print(f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    W.print_run_end()
 
 
 if __name__ == "__main__":

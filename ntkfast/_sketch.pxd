@@ -128,3 +128,26 @@ cdef void srht_combine_row_f(const float* spec_u, Py_ssize_t ku, const Py_ssize_
 cdef void srht_combine_row_d(const double* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
                              const double* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
                              Py_ssize_t m, double scale, double* out) noexcept nogil
+
+# --------------------------------------------------------------------------------------
+# Structured projections (NTKRandomFeatures(projection="fastfood" / "sorf")).
+# --------------------------------------------------------------------------------------
+
+# v <- H_p v in place: the unnormalised Walsh-Hadamard transform (Sylvester order), p a
+# power of 2 (H_1 = [1], H_2p = [[H_p, H_p], [H_p, -H_p]]).
+cdef void fwht_f(float* v, Py_ssize_t p) noexcept nogil
+cdef void fwht_d(double* v, Py_ssize_t p) noexcept nogil
+
+# out[:m] = M x, x of length k <= p zero-padded to p, M n_blocks stacked p x p blocks (rows
+# from m on dropped; n_blocks = ceil(m / p)).  Block b applies its n_stages stages in order:
+#     v <- H_p (D_{b,s} * v[perm_{b,s}])
+# with D_{b,s} = diag + (b * n_stages + s) * p (p values) and perm_{b,s} likewise (indices in
+# [0, p); perm NULL: no permutation).  work: 2 p elements of scratch.
+cdef void structured_project_row_f(const float* x, Py_ssize_t k, const float* diag,
+                                   const Py_ssize_t* perm, Py_ssize_t n_blocks,
+                                   Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                   float* out, float* work) noexcept nogil
+cdef void structured_project_row_d(const double* x, Py_ssize_t k, const double* diag,
+                                   const Py_ssize_t* perm, Py_ssize_t n_blocks,
+                                   Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                   double* out, double* work) noexcept nogil

@@ -165,32 +165,29 @@ cdef void spectrum_multiply(floating* a, const floating* b, Py_ssize_t n_freq) n
         a[2 * f + 1] = ar * bi + ai * br
 
 
+cdef inline void _dft_at(const floating* spec, Py_ssize_t k, Py_ssize_t f, floating* re,
+                         floating* im) noexcept nogil:
+    """(re, im) = the DFT of a real row of length k at frequency f < k, from its rfft (k // 2
+    + 1 interleaved frequencies): above k / 2 by conjugate symmetry, X[f] = conj(X[k - f])."""
+    if 2 * f > k:
+        re[0] = spec[2 * (k - f)]
+        im[0] = -spec[2 * (k - f) + 1]
+    else:
+        re[0] = spec[2 * f]
+        im[0] = spec[2 * f + 1]
+
+
 cdef void srht_combine_row(const floating* spec_u, Py_ssize_t ku, const Py_ssize_t* freq_u,
                            const floating* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
                            Py_ssize_t m, floating scale, floating* out) noexcept nogil:
     """TensorSRHT from two rfft spectra (SPEC section 4): with U, V the full complex DFTs of
     the signed rows (lengths ku, kv), out[j] = scale * Re(U[freq_u[j]] V[freq_v[j]]) and
-    out[m + j] = scale * Im(...), j < m.  The spectra hold k // 2 + 1 interleaved frequencies;
-    above k / 2 the DFT of a real row is read by conjugate symmetry, U[f] = conj(U[k - f])."""
-    cdef Py_ssize_t j, f
+    out[m + j] = scale * Im(...), j < m (the spectra read by _dft_at)."""
+    cdef Py_ssize_t j
     cdef floating ar, ai, br, bi
     for j in range(m):
-        f = freq_u[j]
-        if 2 * f > ku:
-            f = ku - f
-            ar = spec_u[2 * f]
-            ai = -spec_u[2 * f + 1]
-        else:
-            ar = spec_u[2 * f]
-            ai = spec_u[2 * f + 1]
-        f = freq_v[j]
-        if 2 * f > kv:
-            f = kv - f
-            br = spec_v[2 * f]
-            bi = -spec_v[2 * f + 1]
-        else:
-            br = spec_v[2 * f]
-            bi = spec_v[2 * f + 1]
+        _dft_at(spec_u, ku, freq_u[j], &ar, &ai)
+        _dft_at(spec_v, kv, freq_v[j], &br, &bi)
         out[j] = scale * (ar * br - ai * bi)
         out[m + j] = scale * (ar * bi + ai * br)
 
@@ -201,6 +198,64 @@ cdef void sign_row(const floating* x, const floating* signs, Py_ssize_t k,
     cdef Py_ssize_t t
     for t in range(k):
         out[t] = signs[t] * x[t]
+
+
+# --------------------------------------------------------------------------------------
+# Structured projections (products of Walsh-Hadamard transforms and diagonals; SPEC 3 and
+# "Orthogonal Random Features", Yu et al. 2016; Fastfood, Le et al. 2013)
+# --------------------------------------------------------------------------------------
+
+cdef extern from "_fwht.h" nogil:
+    void ntkfast_fwht_f(float* v, Py_ssize_t p)
+    void ntkfast_fwht_d(double* v, Py_ssize_t p)
+    void ntkfast_structured_row_f(const float* x, Py_ssize_t k, const float* diag,
+                                  const Py_ssize_t* perm, Py_ssize_t n_blocks, Py_ssize_t n_stages,
+                                  Py_ssize_t p, Py_ssize_t m, float* out, float* work)
+    void ntkfast_structured_row_d(const double* x, Py_ssize_t k, const double* diag,
+                                  const Py_ssize_t* perm, Py_ssize_t n_blocks, Py_ssize_t n_stages,
+                                  Py_ssize_t p, Py_ssize_t m, double* out, double* work)
+
+
+cdef inline void fwht(floating* v, Py_ssize_t p) noexcept nogil:
+    """In-place unnormalised Walsh-Hadamard transform of v[:p], p a power of 2:
+    v <- H_p v with H_1 = [1], H_2p = [[H_p, H_p], [H_p, -H_p]] (Sylvester order; _fwht.h)."""
+    if floating is float:
+        ntkfast_fwht_f(v, p)
+    else:
+        ntkfast_fwht_d(v, p)
+
+
+cdef void structured_project_row(const floating* x, Py_ssize_t k, const floating* diag,
+                                 const Py_ssize_t* perm, Py_ssize_t n_blocks,
+                                 Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                 floating* out, floating* work) noexcept nogil:
+    """out[:m] = M x for the structured matrix M of n_blocks stacked p x p blocks (rows past
+    m dropped), x of length k <= p zero-padded to p.  Block b is the product of its stages,
+    the first applied first: v <- H_p (D_{b,s} * v[perm_{b,s}]), D_{b,s} = diag[(b S + s) p:]
+    (p values), perm_{b,s} likewise (perm NULL: no permutation).  work: 2 p elements.
+    (_fwht.h, compiled for x86-64-v3 and the baseline.)"""
+    if floating is float:
+        ntkfast_structured_row_f(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
+    else:
+        ntkfast_structured_row_d(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
+
+
+cdef void scaled_relu_row(const floating* z, const floating* scale, Py_ssize_t m,
+                          floating* out) noexcept nogil:
+    """out[j] = scale[j] * relu(z[j]) (scale > 0)."""
+    cdef Py_ssize_t j
+    cdef floating y
+    for j in range(m):
+        y = scale[j] * z[j]
+        out[j] = y if y > 0 else 0
+
+
+cdef void scaled_step_row(const floating* z, floating scale, Py_ssize_t m,
+                          floating* out) noexcept nogil:
+    """out[j] = scale if z[j] > 0 else 0."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = scale if z[j] > 0 else 0
 
 
 # --------------------------------------------------------------------------------------
@@ -233,13 +288,6 @@ cdef object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets
         raise ValueError(f"{where}: {name}: expected bucket indices in [0, {n_buckets}), "
                          f"got {c[bad]} at position {bad}")
     return copy
-
-
-cdef int _check_width(Py_ssize_t got, Py_ssize_t expected, str where, str name,
-                      str what) except -1:
-    if got != expected:
-        raise ValueError(f"{where}: {name}: expected {expected} {what}, got {got}")
-    return 0
 
 
 def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
@@ -562,6 +610,242 @@ def srht_combine_rows(const floating[:, ::1] spec_u,   # IN (n, 2 * (ku // 2 + 1
                              &out[i, col0])
 
 
+@cython.final
+cdef class StructuredProjection:
+    """A structured projection ``z = M x`` of ``k`` inputs onto ``m`` outputs (one ``def``
+    object per layer of a fit, like :class:`PackedWeights`).
+
+    ``M`` stacks ``n_blocks = ceil(m / p)`` blocks of ``p x p`` (``p`` a power of 2,
+    ``k <= p``; inputs zero-padded to ``p``), each the product of ``n_stages`` stages
+    ``v <- H_p (D * v[perm])`` (``structured_project_row``).
+
+    Parameters
+    ----------
+    k, m : int >= 1
+    diag : ndarray of shape (n_blocks, n_stages, p), float32 or float64
+        Finite diagonals.  Copied (private, read-only).
+    perm : ndarray of shape (n_blocks, n_stages, p), intp, or None
+        Index maps ``v[perm]`` (values in ``[0, p)``); None: no permutation.  Copied.
+    """
+    cdef readonly Py_ssize_t k, m, p, n_blocks, n_stages
+    cdef readonly bint is_double
+    cdef object _diag
+    cdef object _perm
+
+    def __cinit__(self, Py_ssize_t k, Py_ssize_t m, diag, perm):
+        if not isinstance(diag, np.ndarray) or diag.dtype not in (np.float32, np.float64) \
+                or diag.ndim != 3 or 0 in diag.shape:
+            raise ValueError(f"StructuredProjection: diag: expected a non-empty 3-D float32 or "
+                             f"float64 array, got {getattr(diag, 'dtype', type(diag).__name__)} "
+                             f"of shape {getattr(diag, 'shape', None)}")
+        nb, ns, p = diag.shape
+        if p & (p - 1):
+            raise ValueError(f"StructuredProjection: diag: expected a power of 2 as the last "
+                             f"dimension, got {p}")
+        if k < 1 or k > p or m < 1 or nb != (m + p - 1) // p:
+            raise ValueError(f"StructuredProjection: k, m: expected 1 <= k <= {p} and "
+                             f"ceil(m / {p}) = {nb} blocks, got k={k}, m={m}")
+        if not np.all(np.isfinite(diag)):
+            raise ValueError("StructuredProjection: diag: expected finite values")
+        self.k, self.m, self.p, self.n_blocks, self.n_stages = k, m, p, nb, ns
+        self.is_double = diag.dtype == np.float64
+        self._diag = np.ascontiguousarray(diag).ravel().copy()
+        self._diag.flags.writeable = False
+        if perm is None:
+            self._perm = None
+        else:
+            if not isinstance(perm, np.ndarray) or perm.shape != diag.shape \
+                    or perm.dtype.kind not in "iu":
+                raise ValueError(f"StructuredProjection: perm: expected an integer array of "
+                                 f"shape {diag.shape}, got {getattr(perm, 'shape', type(perm).__name__)}")
+            flat = np.ascontiguousarray(perm, dtype=np.intp).ravel().copy()
+            if flat.size and (flat.min() < 0 or flat.max() >= p):
+                raise ValueError(f"StructuredProjection: perm: expected indices in [0, {p})")
+            flat.flags.writeable = False
+            self._perm = flat
+
+    @property
+    def dtype(self):
+        return self._diag.dtype
+
+    def __reduce__(self):
+        perm = None if self._perm is None else self._perm.reshape(self.n_blocks, self.n_stages, self.p)
+        return (StructuredProjection, (self.k, self.m,
+                                       self._diag.reshape(self.n_blocks, self.n_stages, self.p), perm))
+
+
+cdef const void* _diag_for(StructuredProjection proj, bint is_double, str where) except NULL:
+    if proj is None:
+        raise ValueError(f"{where}: projection: expected a StructuredProjection, got None")
+    if proj.is_double != is_double:
+        raise ValueError(f"{where}: projection: expected {'float64' if is_double else 'float32'} "
+                         f"diagonals (the dtype of the data), got {proj.dtype}")
+    cdef const double[::1] d
+    cdef const float[::1] f
+    if is_double:
+        d = proj._diag
+        return <const void*>&d[0]
+    f = proj._diag
+    return <const void*>&f[0]
+
+
+cdef const Py_ssize_t* _perm_for(StructuredProjection proj):
+    cdef const Py_ssize_t[::1] pm
+    if proj._perm is None:
+        return NULL
+    pm = proj._perm
+    return &pm[0]
+
+
+def structured_activation(const floating[:, ::1] X,   # IN (n, >= k); first k columns used
+                          StructuredProjection projection,
+                          relu_scales,                 # IN (m1,) > 0, or None (no ReLU output)
+                          relu_out,                    # OUT (n, >= m1) rows contiguous, or None
+                          double step_scale,
+                          step_out,                    # OUT (n, m0), or None (no step output)
+                          int n_threads):
+    """z = M X[i, :k] per row (``projection``); relu_out[i, :m1] = relu_scales * relu(z[:m1])
+    and step_out[i, :m0] = step_scale * step(z[:m0]), m1, m0 <= projection.m (either output
+    may be None).  The projection is shared by both outputs."""
+    cdef Py_ssize_t n = X.shape[0], ldx = X.strides[0] // sizeof(floating)
+    cdef const floating* dg = <const floating*>_diag_for(projection, floating is double,
+                                                         "structured_activation")
+    cdef Py_ssize_t k = projection.k, m = projection.m, p = projection.p
+    cdef Py_ssize_t nb = projection.n_blocks, ns = projection.n_stages
+    cdef Py_ssize_t m1 = 0, m0 = 0, ldr = 0, i, tid
+    cdef const floating[::1] rs
+    cdef floating[:, :] ro
+    cdef floating[:, ::1] so
+    cdef bint do_relu = relu_out is not None, do_step = step_out is not None
+    if k > X.shape[1]:
+        raise ValueError(f"structured_activation: X: expected at least {k} columns, got {X.shape[1]}")
+    if do_relu:
+        if relu_scales is None:
+            raise ValueError("structured_activation: relu_scales: expected an array with relu_out")
+        rs = relu_scales
+        ro = relu_out
+        m1 = rs.shape[0]
+        if (m1 > m or ro.shape[0] != n or ro.shape[1] < m1 or ro.strides[1] != sizeof(floating)
+                or ro.strides[0] % sizeof(floating)):
+            raise ValueError(f"structured_activation: relu_scales, relu_out: expected at most {m} "
+                             f"scales and out ({n}, >= m1) with contiguous rows, got {m1} and "
+                             f"{(ro.shape[0], ro.shape[1])}")
+        ldr = ro.strides[0] // sizeof(floating)
+        if not np.all(np.asarray(rs) > 0):
+            raise ValueError("structured_activation: relu_scales: expected values > 0")
+    if do_step:
+        so = step_out
+        m0 = so.shape[1]
+        if m0 > m or so.shape[0] != n:
+            raise ValueError(f"structured_activation: step_out: expected ({n}, <= {m}), got "
+                             f"{(so.shape[0], so.shape[1])}")
+    check_n_threads(n_threads, "structured_activation")
+    if n == 0:
+        return
+    cdef const Py_ssize_t* pm = _perm_for(projection)
+    n_threads = threads_for(n_threads, <double>n * nb * ns * p * 12.0)
+    scratch = np.empty((n_threads, m + 2 * p), dtype=np.float64 if floating is double else np.float32)
+    cdef floating[:, ::1] w = scratch
+    cdef floating ss = <floating>step_scale
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            tid = omp_get_thread_num()
+            structured_project_row(&X[i, 0], k, dg, pm, nb, ns, p, m, &w[tid, 0], &w[tid, m])
+            if do_relu:
+                scaled_relu_row(&w[tid, 0], &rs[0], m1, &ro[i, 0])
+            if do_step:
+                scaled_step_row(&w[tid, 0], ss, m0, &so[i, 0])
+
+
+def structured_project(const floating[:, ::1] X,   # IN (n, >= k); first k columns used
+                       StructuredProjection projection,
+                       floating[:, ::1] out,           # OUT (n, m)
+                       int n_threads):
+    """out[i] = M X[i, :k] (``projection``, no activation)."""
+    cdef Py_ssize_t n = X.shape[0], i, tid
+    cdef const floating* dg = <const floating*>_diag_for(projection, floating is double,
+                                                         "structured_project")
+    cdef Py_ssize_t k = projection.k, m = projection.m, p = projection.p
+    cdef Py_ssize_t nb = projection.n_blocks, ns = projection.n_stages
+    if k > X.shape[1] or out.shape[0] != n or out.shape[1] != m:
+        raise ValueError(f"structured_project: inconsistent shapes: expected X (n, >= {k}) and "
+                         f"out (n, {m}), got {(X.shape[0], X.shape[1])} and {(out.shape[0], out.shape[1])}")
+    check_n_threads(n_threads, "structured_project")
+    if n == 0:
+        return
+    cdef const Py_ssize_t* pm = _perm_for(projection)
+    n_threads = threads_for(n_threads, <double>n * nb * ns * p * 12.0)
+    scratch = np.empty((n_threads, 2 * p), dtype=np.float64 if floating is double else np.float32)
+    cdef floating[:, ::1] w = scratch
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            tid = omp_get_thread_num()
+            structured_project_row(&X[i, 0], k, dg, pm, nb, ns, p, m, &out[i, 0], &w[tid, 0])
+
+
+def ntk_layer_inputs_structured(
+        const floating[:, ::1] psi,          # IN (n, d_psi): psi_{h-1}, hashed into cs_psi
+        const floating[:, ::1] phi,          # IN (n, >= k): what is projected (psi itself, or
+                                             #    the rotated first layer's input)
+        StructuredProjection projection,     # z = M phi, m >= max(m1, m0) outputs
+        const floating[::1] relu_scales,     # IN (m1,) > 0
+        floating step_scale,
+        const Py_ssize_t[::1] step_indices,  # IN (m0,), values in [0, D)
+        const floating[::1] step_signs,      # IN (m0,)
+        const Py_ssize_t[::1] psi_indices,   # IN (d_psi,), values in [0, D)
+        const floating[::1] psi_signs,       # IN (d_psi,)
+        floating[:, :] dest,                 # OUT (n, >= m1), rows contiguous: phi_h
+        floating[:, ::1] cs_psi,             # OUT (n, D): CountSketch of psi_{h-1}
+        floating[:, ::1] cs_step,            # OUT (n, D): CountSketch of a_h
+        int n_threads):
+    """``ntk_layer_inputs`` with one structured projection z = M phi[i, :k] shared by the ReLU
+    and the step features: phi_h = relu_scales * relu(z[:m1]), a_h = step_scale * step(z[:m0])
+    hashed straight into its CountSketch, and the CountSketch of psi_{h-1}, in one parallel
+    loop."""
+    cdef Py_ssize_t n = psi.shape[0], d_psi = psi.shape[1], D = cs_psi.shape[1]
+    cdef const floating* dg = <const floating*>_diag_for(projection, floating is double,
+                                                         "ntk_layer_inputs_structured")
+    cdef Py_ssize_t k = projection.k, m = projection.m, p = projection.p
+    cdef Py_ssize_t nb = projection.n_blocks, ns = projection.n_stages
+    cdef Py_ssize_t m1 = relu_scales.shape[0], m0 = step_indices.shape[0], i, tid
+    cdef Py_ssize_t ldo = dest.strides[0] // sizeof(floating)
+    if (k > phi.shape[1] or phi.shape[0] != n or m1 > m or m0 > m or dest.shape[0] != n or dest.shape[1] < m1
+            or dest.strides[1] != sizeof(floating) or dest.strides[0] % sizeof(floating)
+            or step_signs.shape[0] != m0 or psi_indices.shape[0] != d_psi
+            or psi_signs.shape[0] != d_psi or cs_psi.shape[0] != n or cs_step.shape[0] != n
+            or cs_step.shape[1] != D):
+        raise ValueError(
+            f"ntk_layer_inputs_structured: inconsistent shapes: expected phi (n, >= {k}), at most "
+            f"{m} ReLU and step features, dest (n, >= m1) with contiguous rows, step hash of "
+            f"length m0, psi hash of length d_psi, cs_psi and cs_step (n, D); got psi "
+            f"{(n, d_psi)}, phi {(phi.shape[0], phi.shape[1])}, m1 {m1}, step hash {m0}/{step_signs.shape[0]}, dest "
+            f"{(dest.shape[0], dest.shape[1])}, psi hash {psi_indices.shape[0]}/{psi_signs.shape[0]}, "
+            f"cs_psi {(cs_psi.shape[0], cs_psi.shape[1])}, cs_step {(cs_step.shape[0], cs_step.shape[1])}")
+    if D < 1:
+        raise ValueError("ntk_layer_inputs_structured: cs_psi, cs_step: expected at least 1 bucket, got 0")
+    if not np.all(np.asarray(relu_scales) > 0):
+        raise ValueError("ntk_layer_inputs_structured: relu_scales: expected values > 0")
+    check_n_threads(n_threads, "ntk_layer_inputs_structured")
+    cdef const Py_ssize_t[::1] s_idx = _checked_indices(step_indices, D, "ntk_layer_inputs_structured",
+                                                        "step_indices")
+    cdef const Py_ssize_t[::1] p_idx = _checked_indices(psi_indices, D, "ntk_layer_inputs_structured",
+                                                        "psi_indices")
+    if n == 0:
+        return
+    cdef const Py_ssize_t* pm = _perm_for(projection)
+    n_threads = threads_for(n_threads, <double>n * (nb * ns * p * 12.0 + d_psi + m0 + m1 + 4 * D))
+    scratch = np.empty((n_threads, m + 2 * p), dtype=np.float64 if floating is double else np.float32)
+    cdef floating[:, ::1] w = scratch
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            tid = omp_get_thread_num()
+            structured_project_row(&phi[i, 0], k, dg, pm, nb, ns, p, m, &w[tid, 0], &w[tid, m])
+            scaled_relu_row(&w[tid, 0], &relu_scales[0], m1, &dest[i, 0])
+            step_count_sketch_row(&w[tid, 0], m0, &s_idx[0], &step_signs[0], step_scale,
+                                  &cs_step[i, 0], D)
+            count_sketch_row(&psi[i, 0], d_psi, &p_idx[0], &psi_signs[0], &cs_psi[i, 0], D)
+
+
 # --------------------------------------------------------------------------------------
 # C-level API (declared in _sketch.pxd): float32 / float64 twins with stable C names, each a
 # direct call of the fused kernel above that the drivers use (see _capi.pxd for why twins).
@@ -716,3 +1000,25 @@ cdef void srht_combine_row_d(const double* spec_u, Py_ssize_t ku, const Py_ssize
                              const double* spec_v, Py_ssize_t kv, const Py_ssize_t* freq_v,
                              Py_ssize_t m, double scale, double* out) noexcept nogil:
     srht_combine_row(spec_u, ku, freq_u, spec_v, kv, freq_v, m, scale, out)
+
+
+cdef void fwht_f(float* v, Py_ssize_t p) noexcept nogil:
+    fwht(v, p)
+
+
+cdef void fwht_d(double* v, Py_ssize_t p) noexcept nogil:
+    fwht(v, p)
+
+
+cdef void structured_project_row_f(const float* x, Py_ssize_t k, const float* diag,
+                                   const Py_ssize_t* perm, Py_ssize_t n_blocks,
+                                   Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                   float* out, float* work) noexcept nogil:
+    structured_project_row(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)
+
+
+cdef void structured_project_row_d(const double* x, Py_ssize_t k, const double* diag,
+                                   const Py_ssize_t* perm, Py_ssize_t n_blocks,
+                                   Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                   double* out, double* work) noexcept nogil:
+    structured_project_row(x, k, diag, perm, n_blocks, n_stages, p, m, out, work)

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import batches, lazy, state
-from ._engine.feature_maps import ArcCosineMap, NTKMap, NTKSketchMap
+from ._engine.feature_maps import ArcCosineMap, NTKMap, NTKSketchMap, structured_row_norms
 from ._engine.polynomials import arccos_polynomials, ntk_polynomial
 from ._engine.validation import (
     Bool,
@@ -26,8 +26,10 @@ from ._engine.validation import (
     OneOf,
     Optional,
     RandomState,
+    STRUCTURED_STAGES,
     SketchWidth,
     StepWidth,
+    structured_block_size,
     Threads,
     check_X,
     check_allocation,
@@ -103,6 +105,57 @@ def _leverage_rows(rng, m, d):
     norms[norms == 0] = 1.0  # probability zero; keeps the draw finite regardless
     r = np.sqrt(rng.chisquare(d + 2, size=m))
     return g * (r / norms)[:, None]
+
+
+def _structured_projection(rng, projection, k, m):
+    """Draw a structured projection of ``k`` inputs onto ``m`` outputs (SPEC section 3;
+    ``ntkfast._sketch.StructuredProjection``): ``ceil(m / p)`` blocks of ``p x p``, ``p`` the
+    power of 2 >= k, each the product of its stages ``v <- H_p (D * v[perm])``.
+
+    ``"fastfood"``: ``M = H G P H B`` (random signs B, then a Gaussian diagonal G after a
+    random permutation P).  Each row of a block is ``sum_i H_ji g_i (P H B)_i``: given B and
+    P, a Gaussian vector with covariance ``(P H B)^T (P H B) = p I``, so every row is exactly
+    ``N(0, p I_p)`` (restricted to the k inputs, ``N(0, p I_k)``) and each feature is
+    unbiased, as with independent Gaussian rows; the rows of a block are dependent.
+    ``"sorf"``: ``M = H D3 H D2 H D1`` (random signs; Yu et al. 2016): orthogonal rows of
+    equal norm, directions only approximately uniform (a small bias, largest for inputs
+    along the coordinate axes).  With k < p a sorf row can vanish on the k inputs (its
+    entries are sums of +-1: it happens for small p); a block with such a row among the
+    first m is drawn again, so that no feature is decided by rounding.
+
+    Returns ``(diagonals (blocks, stages, p) float64, permutations (blocks, stages, p) intp
+    or None, norms)``, ``norms[j] = ||M_j[:k]||`` of the m rows.
+    """
+    p = structured_block_size(k)
+    nb = -(-m // p)
+
+    def block():
+        if projection == "fastfood":
+            perm = np.stack([np.arange(p), rng.permutation(p)])
+            return np.stack([2.0 * rng.integers(0, 2, size=p) - 1, rng.standard_normal(p)]), perm
+        return (2.0 * rng.integers(0, 2, size=(STRUCTURED_STAGES[projection], p)) - 1), None
+
+    drawn = [block() for _ in range(nb)]
+    for b in range(nb):
+        for _ in range(100):
+            rows = min(p, m - b * p)
+            perm = None if drawn[b][1] is None else drawn[b][1][None]
+            norms = structured_row_norms(drawn[b][0][None], perm, k, rows)
+            if np.all(norms > 1e-9 * norms.max()):
+                break
+            drawn[b] = block()
+        else:  # pragma: no cover - needs 100 unlucky draws in a row
+            raise RuntimeError(f"projection={projection!r}: no block without a vanishing row in 100 draws")
+    diag = np.stack([d for d, _ in drawn])
+    perm = None if projection != "fastfood" else np.stack([q for _, q in drawn])
+    return diag, perm
+
+
+def _haar_rotation(rng, k):
+    """A (k, k) orthogonal matrix distributed by Haar measure (QR of a Gaussian matrix, the
+    signs of R's diagonal moved into Q; Mezzadri 2007)."""
+    Q, R = np.linalg.qr(rng.standard_normal((k, k)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
 
 def _resolve_arccos_leverage(leverage, order):
@@ -490,11 +543,34 @@ class NTKRandomFeatures(_FeatureTransformer):
         (docs page "Choosing n_components") measures them at equal width: neither wins on
         both error and time, so the default stays the TensorSketch (and the features of
         earlier versions).  Ignored for ``kernel="nngp"``.
+    projection : {"gaussian", "fastfood", "sorf"}, default="gaussian"
+        The random projection of each layer.  ``"gaussian"``: independent Gaussian matrices
+        for the ReLU and the step features (the paper's algorithm; a dense product of
+        ``m1 + m0`` rows per layer).  The other two compute one structured projection
+        ``z = M phi_{h-1}`` per layer, shared by both activations
+        (``phi_h = scales * relu(z[:m1])``, ``a_h = sqrt(2 / m0) step(z[:m0])``), in
+        ``O(m log p)`` per row instead of ``O(m d_h)``, with ``p`` the power of 2 >= ``d_h``:
+        blocks of ``p x p``, each a product of Walsh-Hadamard transforms ``H`` and
+        diagonals.  ``"fastfood"``: ``M = H G P H B`` (random signs ``B``, a permutation
+        ``P``, a Gaussian diagonal ``G``; Le et al. 2013): every row is exactly Gaussian, so
+        the features are unbiased given the previous layer, as with ``"gaussian"``; the rows
+        of a block are dependent, which raises the error at a given width.  ``"sorf"``:
+        ``M = H D3 H D2 H D1`` (random signs; Yu et al. 2016): orthogonal rows, the lowest
+        error at a given width.  Their directions are only nearly uniform; the first layer
+        projects a Haar-rotated input (``d_1^2`` more per row), which makes its rows'
+        directions exactly uniform, so that layer is unbiased for any input; the inner
+        layers (inputs: ReLU features) are not proven unbiased; their bias is measured below
+        the error of a 300-seed mean in tests/test_structured.py and bench/projection_pareto.py.
+        Sharing one projection keeps each layer's estimate unbiased given the previous one
+        (for gaussian and fastfood); its variance is measured there too.
     leverage : bool, default=True
         Draw the ReLU weights by leverage scores (lower variance, SPEC section 3).  It
         applies to the ReLU weights only: the step weights are always Gaussian, since the
         step ignores ``||w||`` and the leverage weight would only add variance there
-        (measured for the arc-cosine features, :class:`ArcCosineFeatures`).
+        (measured for the arc-cosine features, :class:`ArcCosineFeatures`).  With a
+        structured projection it scales each ReLU feature by ``sqrt(2 d_h / m1) / ||w_j||``
+        (``w_j`` the row of ``M`` restricted to the ``d_h`` inputs), which depends on the
+        direction of ``w_j`` only: the leverage estimator for rows of uniform direction.
     kernel : {"ntk", "nngp"}, default="ntk"
         Kernel the features estimate: the NTK ``Theta_L`` or the NNGP ``Sigma_L``.
     random_state : None, int or numpy.random.Generator
@@ -532,10 +608,25 @@ class NTKRandomFeatures(_FeatureTransformer):
     relu_weights_, step_weights_ : lists of ``depth`` arrays
         Sampled rows of each layer, shapes ``(m1, d_h)`` and ``(m0, d_h)`` with
         ``d_1 = n_features_in_`` and ``d_h = m1`` after (one more, the bias column, with
-        ``bias > 0``).  ``step_weights_`` is empty for NNGP.
+        ``bias > 0``).  ``step_weights_`` is empty for NNGP; both are empty with a
+        structured ``projection``.
+    projection_ : str
+        The projection of the fit: ``"gaussian"``, ``"fastfood"`` or ``"sorf"``.
+    projection_diagonals_ : list of ``depth`` arrays
+        With a structured projection: the diagonals of layer h, shape
+        ``(ceil(max(m1, m0) / p), stages, p)`` (2 stages for ``"fastfood"``, signs then
+        Gaussian values; 3 stages of signs for ``"sorf"``).  Empty for ``"gaussian"``.
+    projection_permutations_ : list of ``depth`` arrays
+        ``"fastfood"`` only: the index map of each stage (the identity, then a random
+        permutation), same shape, intp.  Empty otherwise.
+    projection_rotations_ : list of one array, or empty
+        ``"sorf"`` only: the Haar rotation of the first layer's input, shape
+        ``(d_1, d_1)`` (``d_1`` counts the bias column).  Empty otherwise.
     relu_scales_ : list of ``depth`` arrays of shape (m1,)
         ``sqrt(2/m1)``, or ``sqrt(2 d_h/m1) / ||w_j||`` with leverage.  The step features
-        all have the factor ``sqrt(2/m0)``.
+        all have the factor ``sqrt(2/m0)``.  With a structured projection and no leverage:
+        fastfood ``sqrt(2/m1) / sqrt(p)`` (its rows made unit-variance), sorf
+        ``sqrt(2/m1) s_j / ||w_j||`` with ``s_j`` drawn from ``chi(d_h)``.
     sketch_ : str
         The sketch of the fit, ``"countsketch"`` or ``"srht"``.
     sketch_indices_, sketch_signs_ : lists of ``depth`` arrays
@@ -570,20 +661,24 @@ class NTKRandomFeatures(_FeatureTransformer):
         "kernel": OneOf("ntk", "nngp"),
         "bias": NonNegative(),
         "sketch": OneOf("countsketch", "srht"),
+        "projection": OneOf("gaussian", "fastfood", "sorf"),
         "sketch_components": SketchWidth(),
         "step_components": StepWidth(),
         "leverage": Bool(),
         "random_state": RandomState(),
         "n_threads": Threads(),
     }
-    _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "sketch_", "relu_weights_", "relu_scales_", "step_weights_",
-                     "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
+    _fitted_names = ("n_relu_", "n_step_", "n_sketch_", "bias_", "sketch_", "projection_", "relu_weights_",
+                     "relu_scales_", "step_weights_", "sketch_indices_", "sketch_signs_", "step_indices_",
+                     "step_signs_", "projection_diagonals_", "projection_permutations_",
+                     "projection_rotations_")
 
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
                  kernel="ntk", random_state=None, n_threads=None, bias=0.0, step_components=None,
-                 sketch="countsketch"):
+                 sketch="countsketch", projection="gaussian"):
         self.depth = depth
         self.sketch = sketch
+        self.projection = projection
         self.n_components = n_components
         self.sketch_components = sketch_components
         self.step_components = step_components
@@ -600,6 +695,10 @@ class NTKRandomFeatures(_FeatureTransformer):
         if "n_relu_" in d:
             d.setdefault("bias_", 0.0)
             d.setdefault("sketch_", "countsketch")
+            d.setdefault("projection_", "gaussian")
+            d.setdefault("projection_diagonals_", [])
+            d.setdefault("projection_permutations_", [])
+            d.setdefault("projection_rotations_", [])
             d.setdefault("n_step_", d["n_relu_"] if d.get("n_sketch_") else 0)
         super().__setstate__(d)
 
@@ -627,7 +726,11 @@ class NTKRandomFeatures(_FeatureTransformer):
         m1, m0, ms = self._widths(params)
         ntk = ms > 0
         e = 1 if params["bias"] > 0 else 0
+        projection = params["projection"]
+        structured = projection != "gaussian"
         n_weights = (d + e + (depth - 1) * (m1 + e)) * (m1 + m0)
+        if structured:  # diagonals (and permutations) of 2-3 stages per block
+            n_weights = depth * 8 * (max(d + e, m1 + e) + max(m1, m0))
         # The message names the parameters that set the widths: step_components only when given.
         what = (f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
                 if params.get("step_components") is None or not ntk else
@@ -639,15 +742,46 @@ class NTKRandomFeatures(_FeatureTransformer):
         a["n_relu_"], a["n_step_"], a["n_sketch_"], a["bias_"] = m1, m0, ms, params["bias"]
         srht = params["sketch"] == "srht"
         a["sketch_"] = params["sketch"]
+        a["projection_"] = projection
         d_in, d_psi = d + e, d + e
         # The draws come in this order (step, relu, hashes) layer after layer; with m0 = m1
         # they are those of every earlier version, so old seeds give the same features.
-        for _ in range(depth):
-            if ntk:
-                a["step_weights_"].append(_gaussian_rows(rng, m0, d_in).astype(dtype))
-            W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
-            a["relu_weights_"].append(W.astype(dtype))
-            a["relu_scales_"].append(_feature_scales(W, leverage).astype(dtype))
+        for h in range(depth):
+            if projection == "sorf" and h == 0:
+                # A Haar rotation of the first layer's input: the rows of M Q then have
+                # uniformly distributed directions whatever M, so the first layer is unbiased
+                # even for inputs along the coordinate axes (d_1^2 per row; the inner layers'
+                # inputs are ReLU features, measured in bench/projection_pareto.py).
+                a["projection_rotations_"].append(_haar_rotation(rng, d_in).astype(dtype))
+            if structured:
+                # One projection per layer, shared: z = M phi_{h-1}; phi_h = scales * relu(z[:m1])
+                # and a_h = sqrt(2 / m0) step(z[:m0]).  The scales make each ReLU feature that of
+                # a N(0, I) row (divided by sqrt(p) per ±1/Gaussian stage past the first), or
+                # with leverage sqrt(2 d_h / m1) / ||M_j[:d_h]||: relu(w.x) / ||w|| depends on the
+                # direction of w only, uniform for Gaussian rows (the leverage estimator, SPEC 3).
+                diag, perm = _structured_projection(rng, projection, d_in, max(m1, m0 if ntk else 0))
+                diag = diag.astype(dtype)
+                a["projection_diagonals_"].append(diag)
+                if perm is not None:
+                    a["projection_permutations_"].append(perm)
+                p = diag.shape[2]
+                if leverage:
+                    norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
+                    scales = np.sqrt(2.0 * d_in / m1) / norms
+                elif projection == "sorf":
+                    # Rows of nearly uniform direction given chi(d_h)-distributed lengths, as
+                    # those of N(0, I) rows (the S of Yu et al.'s ORF).
+                    norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
+                    scales = np.sqrt(2.0 / m1) * np.sqrt(rng.chisquare(d_in, size=m1)) / norms
+                else:  # fastfood rows are N(0, p I): made unit-variance
+                    scales = np.full(m1, np.sqrt(2.0 / m1) / np.sqrt(float(p)) ** (diag.shape[1] - 1))
+                a["relu_scales_"].append(scales.astype(dtype))
+            else:
+                if ntk:
+                    a["step_weights_"].append(_gaussian_rows(rng, m0, d_in).astype(dtype))
+                W = _leverage_rows(rng, m1, d_in) if leverage else _gaussian_rows(rng, m1, d_in)
+                a["relu_weights_"].append(W.astype(dtype))
+                a["relu_scales_"].append(_feature_scales(W, leverage).astype(dtype))
             if ntk and srht:  # signs of each factor's columns, ms / 2 frequencies of each DFT
                 a["sketch_signs_"].append((2 * rng.integers(0, 2, size=d_psi) - 1).astype(np.int8))
                 a["sketch_indices_"].append(rng.integers(0, d_psi, size=ms // 2).astype(np.intp))
@@ -665,10 +799,14 @@ class NTKRandomFeatures(_FeatureTransformer):
         return NTKMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["dtype_"],
                       a["relu_weights_"], a["relu_scales_"], a["step_weights_"],
                       a["sketch_indices_"], a["sketch_signs_"], a["step_indices_"], a["step_signs_"],
-                      a["bias_"], n_step=a["n_step_"], sketch=a["sketch_"])
+                      a["bias_"], n_step=a["n_step_"], sketch=a["sketch_"], projection=a["projection_"],
+                      projection_diagonals=a["projection_diagonals_"],
+                      projection_permutations=a["projection_permutations_"],
+                      projection_rotations=a["projection_rotations_"])
 
     _LAYER_LISTS = ("relu_weights_", "relu_scales_", "step_weights_",
-                    "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_")
+                    "sketch_indices_", "sketch_signs_", "step_indices_", "step_signs_",
+                    "projection_diagonals_", "projection_permutations_", "projection_rotations_")
 
     def _state_arrays(self):
         # Per-layer lists numbered relu_weights_.0, relu_weights_.1, ...
@@ -701,12 +839,27 @@ class NTKRandomFeatures(_FeatureTransformer):
         a = {name: [] for name in cls._LAYER_LISTS}
         e = 1 if params["bias"] > 0 else 0
         d_in, d_psi = d + e, d + e
+        projection = params["projection"]
+        if projection == "sorf":
+            a["projection_rotations_"].append(
+                reader.array(prefix + "projection_rotations_.0", (d + e, d + e), dtype=dtype))
         for h in range(depth):
             k = f".{h}"
-            a["relu_weights_"].append(reader.array(prefix + "relu_weights_" + k, (m1, d_in), dtype=dtype))
+            if projection == "gaussian":
+                a["relu_weights_"].append(reader.array(prefix + "relu_weights_" + k, (m1, d_in), dtype=dtype))
+            else:
+                p = structured_block_size(d_in)
+                shape = (-(-max(m1, m0 if ms else 0) // p), STRUCTURED_STAGES[projection], p)
+                a["projection_diagonals_"].append(
+                    reader.array(prefix + "projection_diagonals_" + k, shape, dtype=dtype))
+                if projection == "fastfood":
+                    perm = reader.array(prefix + "projection_permutations_" + k, shape, kinds="iu")
+                    a["projection_permutations_"].append(perm.astype(np.intp, copy=False))
             a["relu_scales_"].append(reader.array(prefix + "relu_scales_" + k, (m1,), dtype=dtype))
             if ms:
-                a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m0, d_in), dtype=dtype))
+                if projection == "gaussian":
+                    a["step_weights_"].append(reader.array(prefix + "step_weights_" + k, (m0, d_in),
+                                                           dtype=dtype))
                 for name, length in (("sketch", d_psi), ("step", m0)):
                     n_idx = ms // 2 if params["sketch"] == "srht" else length
                     idx = reader.array(f"{prefix}{name}_indices_{k}", (n_idx,), kinds="iu")
@@ -715,7 +868,7 @@ class NTKRandomFeatures(_FeatureTransformer):
                     a[f"{name}_signs_"].append(sg)
             d_in, d_psi = m1 + e, m1 + e + ms
         a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_step_=m0, n_sketch_=ms, bias_=params["bias"],
-                 sketch_=params["sketch"],
+                 sketch_=params["sketch"], projection_=projection,
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)
 

@@ -92,6 +92,17 @@ typedef struct {
     void (*srht_combine_row_d)(const double *spec_u, Py_ssize_t ku, const Py_ssize_t *freq_u,
                                const double *spec_v, Py_ssize_t kv, const Py_ssize_t *freq_v,
                                Py_ssize_t m, double scale, double *out);
+    /* Structured projections (added without a version change; see _sketch.pxd) */
+    void (*fwht_f)(float *v, Py_ssize_t p);
+    void (*fwht_d)(double *v, Py_ssize_t p);
+    void (*structured_project_row_f)(const float *x, Py_ssize_t k, const float *diag,
+                                     const Py_ssize_t *perm, Py_ssize_t n_blocks,
+                                     Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                     float *out, float *work);
+    void (*structured_project_row_d)(const double *x, Py_ssize_t k, const double *diag,
+                                     const Py_ssize_t *perm, Py_ssize_t n_blocks,
+                                     Py_ssize_t n_stages, Py_ssize_t p, Py_ssize_t m,
+                                     double *out, double *work);
     /* PolySketch kernels of NTKSketch (ntkfast._polysketch; added without a version
      * change, see _polysketch.pxd) */
     void (*srht_sample_row_f)(const float *spec_u, Py_ssize_t ku, const Py_ssize_t *freq,
@@ -169,6 +180,8 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(tensor_sketch_pair_f) NTKFAST__FETCH(tensor_sketch_pair_d)
     NTKFAST__FETCH(sign_row_f) NTKFAST__FETCH(sign_row_d)
     NTKFAST__FETCH(srht_combine_row_f) NTKFAST__FETCH(srht_combine_row_d)
+    NTKFAST__FETCH(fwht_f) NTKFAST__FETCH(fwht_d)
+    NTKFAST__FETCH(structured_project_row_f) NTKFAST__FETCH(structured_project_row_d)
     Py_DECREF(table);
     table = ntkfast__table("ntkfast._polysketch");
     if (table == NULL) goto fail;

@@ -63,8 +63,8 @@ _KERNEL_BLOCK_ELEMENTS = 1 << 22
 
 # The parameters a ridge model passes on to its NTKRandomFeatures.
 # (bias before sketch_components: its check depends on the bias; kernel before both widths.)
-_FEATURE_PARAMS = ("depth", "n_components", "kernel", "bias", "sketch", "sketch_components",
-                   "step_components", "leverage")
+_FEATURE_PARAMS = ("depth", "n_components", "kernel", "bias", "sketch", "projection",
+                   "sketch_components", "step_components", "leverage")
 
 _SCALE_HINT = "; standardise X and y (e.g. sklearn.preprocessing.StandardScaler in a Pipeline)"
 
@@ -88,7 +88,7 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
     def __init__(self, depth=1, n_components=4096, sketch_components=None, leverage=True,
                  kernel="ntk", alpha=1.0, fit_intercept=True, validation_fraction=0.1,
                  batch_size=None, verbose=False, random_state=None, n_threads=None, bias=0.0,
-                 step_components=None, sketch="countsketch"):
+                 step_components=None, sketch="countsketch", projection="gaussian"):
         self.depth = depth
         self.n_components = n_components
         self.sketch_components = sketch_components
@@ -104,9 +104,10 @@ class _BaseNTKRidge(FeatureNamesMixin, BaseEstimator):
         self.bias = bias
         self.step_components = step_components
         self.sketch = sketch
+        self.projection = projection
 
     def __setstate__(self, d):
-        # Pickles of models from before the bias, step_components and sketch parameters.
+        # Pickles of models from before the bias, step_components, sketch and projection parameters.
         set_parameters_added_later(type(self), d)
         super().__setstate__(d)
 
@@ -228,11 +229,13 @@ class NTKRidge(RegressorMixin, _BaseNTKRidge):
 
     Parameters
     ----------
-    depth, n_components, sketch_components, step_components, leverage, kernel, bias, sketch
+    depth, n_components, sketch_components, step_components, leverage, kernel, bias, sketch, projection
         Passed to :class:`ntkfast.NTKRandomFeatures` (``bias``: the bias variance of the
         network, default 0.0; ``step_components``: the number of step features ``m0`` per
         layer, default None for ``m0 = m1``; ``sketch``: ``"countsketch"`` (default) or
-        ``"srht"``, the sketch of each layer's tensor product).
+        ``"srht"``, the sketch of each layer's tensor product; ``projection``:
+        ``"gaussian"`` (default), ``"fastfood"`` or ``"sorf"``, the random projection of
+        each layer).
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty.  With several values, a fraction ``validation_fraction`` of the rows
         is held out; every alpha is solved exactly on the training Gram matrix (a Cholesky
@@ -370,11 +373,13 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
 
     Parameters
     ----------
-    depth, n_components, sketch_components, step_components, leverage, kernel, bias, sketch
+    depth, n_components, sketch_components, step_components, leverage, kernel, bias, sketch, projection
         Passed to :class:`ntkfast.NTKRandomFeatures` (``bias``: the bias variance of the
         network, default 0.0; ``step_components``: the number of step features ``m0`` per
         layer, default None for ``m0 = m1``; ``sketch``: ``"countsketch"`` (default) or
-        ``"srht"``, the sketch of each layer's tensor product).
+        ``"srht"``, the sketch of each layer's tensor product; ``projection``:
+        ``"gaussian"`` (default), ``"fastfood"`` or ``"sorf"``, the random projection of
+        each layer).
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty, as in :class:`NTKRidge`.  With several values, the held-out mean
         squared error on the +1/-1 targets chooses one (as

@@ -13,7 +13,7 @@ import tarfile
 import zipfile
 
 CAPI = ["__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_polysketch.pxd", "_parallel.pxd",
-        "_openmp.pxd", "ntkfast.h", "_dense.h", "_dense_impl.h", "_simd.h", "_arccos.h"]
+        "_openmp.pxd", "ntkfast.h", "_dense.h", "_dense_impl.h", "_simd.h", "_arccos.h", "_fwht.h"]
 SOURCES = ["_exact.pyx", "_sketch.pyx", "_polysketch.pyx", "__init__.py"] + CAPI
 
 

@@ -13,12 +13,12 @@ against independent references (issue 14, item 2).
 import ctypes
 import sys
 from decimal import Decimal, localcontext
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ntkfast
+from conftest import build_header_standalone
 from ntkfast import _exact
 
 LD = np.longdouble
@@ -247,25 +247,7 @@ int row_f(float *g, ptrdiff_t n, double nx, const double *ny, int kind, int dept
 
 
 def _build_variant(tmp, macros):
-    from setuptools._distutils.ccompiler import new_compiler
-    from setuptools._distutils.sysconfig import customize_compiler
-
-    include = Path(ntkfast.__file__).resolve().parent
-    if not (include / "_arccos.h").is_file():
-        pytest.skip("ntkfast/_arccos.h is not installed next to the package")
-    src = tmp / "arccos_wrapper.c"
-    src.write_text(WRAPPER)
-    cc = new_compiler()
-    customize_compiler(cc)
-    extra = ["-O3", "-fno-trapping-math", "-fno-math-errno"] if cc.compiler_type != "msvc" else []
-    try:
-        objs = cc.compile([str(src)], output_dir=str(tmp), include_dirs=[str(include)],
-                          macros=[(name, None) for name in macros], extra_postargs=extra)
-        lib = cc.library_filename("arccos_wrapper", lib_type="shared")
-        cc.link_shared_object(objs, str(tmp / lib), libraries=["m"] if cc.compiler_type != "msvc" else [])
-    except Exception as exc:  # no compiler, no linker...
-        pytest.skip(f"cannot compile the header standalone here ({type(exc).__name__}: {exc})")
-    dll = ctypes.CDLL(str(tmp / lib))
+    dll = build_header_standalone(tmp, "_arccos.h", WRAPPER, macros, libraries=["m"])
     for name in ("row_d", "row_f"):
         getattr(dll, name).restype = ctypes.c_int
         getattr(dll, name).argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double,

@@ -296,3 +296,29 @@ def test_plain_c_consumer(c_consumer):
         return out
 
     assert_allclose(np.array(_in_threads(sketch, n_calls=len(X))), expected, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+def test_structured_projection(consumer, dtype, tol):
+    """fwht_* and structured_project_row_* against scipy.linalg.hadamard and the explicit
+    block products (plain numpy), from several threads."""
+    from scipy.linalg import hadamard
+    rng = np.random.default_rng(8)
+    V = rng.standard_normal((5, 64)).astype(dtype)
+    want = V.astype(np.float64) @ hadamard(64).T
+    got = consumer.fwht(V.copy())
+    assert_allclose(got, want, rtol=0, atol=tol * np.abs(want).max())
+    k, m, p = 13, 40, 16
+    diag = rng.standard_normal((3, 2, p)).astype(dtype)
+    perm = np.array([[rng.permutation(p) for _ in range(2)] for _ in range(3)], dtype=np.intp)
+    X = rng.standard_normal((23, k)).astype(dtype)
+    H = hadamard(p).astype(np.float64)
+    blocks = []
+    for b in range(3):
+        M = np.eye(p)
+        for s in range(2):
+            M = H @ (np.diag(diag[b, s].astype(np.float64)) @ np.eye(p)[perm[b, s]] @ M)
+        blocks.append(M)
+    Z = X.astype(np.float64) @ np.vstack(blocks)[:m, :k].T
+    for got in _in_threads(lambda i: consumer.structured_project(X, diag, perm, m, n_threads=1 + i % 2)):
+        assert_allclose(got, Z, rtol=0, atol=tol * np.abs(Z).max())

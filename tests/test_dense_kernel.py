@@ -10,12 +10,11 @@ best clone, the baseline without clones, the plain C loops) and held to the same
 """
 import ctypes
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import ntkfast
+from conftest import build_header_standalone
 from ntkfast import _sketch
 
 LD = np.longdouble
@@ -172,25 +171,7 @@ void run_d(const double *x, ptrdiff_t n, ptrdiff_t k, const double *p, ptrdiff_t
 
 
 def _build_variant(tmp, macros):
-    from setuptools._distutils.ccompiler import new_compiler
-    from setuptools._distutils.sysconfig import customize_compiler
-
-    include = Path(ntkfast.__file__).resolve().parent
-    if not (include / "_dense.h").is_file():
-        pytest.skip("ntkfast/_dense.h is not installed next to the package")
-    src = tmp / "dense_wrapper.c"
-    src.write_text(WRAPPER)
-    cc = new_compiler()
-    customize_compiler(cc)
-    extra = ["-O3", "-fno-trapping-math", "-fno-math-errno"] if cc.compiler_type != "msvc" else []
-    try:
-        objs = cc.compile([str(src)], output_dir=str(tmp), include_dirs=[str(include)],
-                          macros=[(name, None) for name in macros], extra_postargs=extra)
-        lib = cc.library_filename("dense_wrapper", lib_type="shared")
-        cc.link_shared_object(objs, str(tmp / lib))
-    except Exception as exc:  # no compiler, no linker...
-        pytest.skip(f"cannot compile the kernels standalone here ({type(exc).__name__}: {exc})")
-    dll = ctypes.CDLL(str(tmp / lib))
+    dll = build_header_standalone(tmp, "_dense.h", WRAPPER, macros)
     for name in ("size_f", "size_d"):
         getattr(dll, name).restype = ctypes.c_ssize_t
         getattr(dll, name).argtypes = [ctypes.c_ssize_t, ctypes.c_ssize_t]

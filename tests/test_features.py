@@ -402,7 +402,7 @@ def test_defaults():
     p = _ntk().get_params()
     assert p == dict(depth=1, n_components=4096, sketch_components=None, leverage=True, kernel="ntk",
                      random_state=None, n_threads=None, bias=0.0, step_components=None,
-                     sketch="countsketch")
+                     sketch="countsketch", projection="gaussian")
     p = _arc().get_params()
     assert p == dict(order=0, n_components=1024, leverage="auto", random_state=None, n_threads=None)
 

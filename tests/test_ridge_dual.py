@@ -13,6 +13,7 @@ import ntkfast._engine.ridge_dual
 import ntkfast._engine.ridge_stats
 from ntkfast._engine.ridge_dual import use_dual
 from ntkfast._engine.ridge_stats import holdout_mask
+from test_ridge import _ridge_reference
 
 M = 160  # more features than the rows of every fit below
 
@@ -32,16 +33,6 @@ def _data(n=120, d=5, t=None, seed=0, dtype=np.float64):
     return X.astype(dtype), y
 
 
-def _primal(Phi, Y, alpha, fit_intercept):
-    Phi = Phi.astype(np.float64)
-    Y = Y.reshape(Phi.shape[0], -1)
-    mu = Phi.mean(axis=0) if fit_intercept else np.zeros(Phi.shape[1])
-    ybar = Y.mean(axis=0) if fit_intercept else np.zeros(Y.shape[1])
-    Pc, Yc = Phi - mu, Y - ybar
-    W = np.linalg.solve(Pc.T @ Pc + alpha * np.eye(Phi.shape[1]), Pc.T @ Yc)
-    return W, ybar - mu @ W
-
-
 def _rel(a, b):
     return np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b))
 
@@ -58,7 +49,7 @@ def test_single_alpha_equals_primal_solve(fit_intercept, t, dtype):
     model = ntkfast.NTKRidge(depth=2, n_components=M, alpha=0.3, fit_intercept=fit_intercept,
                              batch_size=17, random_state=3).fit(X, y)
     Phi = model.features_.transform(X)
-    W, b = _primal(Phi, y, 0.3, fit_intercept)
+    W, b = _ridge_reference(Phi, y, 0.3, fit_intercept)
     coef = W[:, 0] if t is None else W.T
     assert model.coef_.shape == coef.shape
     assert _rel(model.coef_, coef) < 1e-8
@@ -80,12 +71,12 @@ def test_alpha_path_equals_primal_solves(fit_intercept, t):
     Y = y.reshape(X.shape[0], -1)
     mse = []
     for a in alphas:
-        W, b = _primal(Phi[~mask], Y[~mask], a, fit_intercept)
+        W, b = _ridge_reference(Phi[~mask], Y[~mask], a, fit_intercept)
         mse.append(np.mean((Phi[mask] @ W + b - Y[mask]) ** 2))
     assert_allclose(model.cv_mse_, mse, rtol=1e-7)
     best = alphas[int(np.argmin(mse))]
     assert model.alpha_ == best
-    W, b = _primal(Phi, Y, best, fit_intercept)
+    W, b = _ridge_reference(Phi, Y, best, fit_intercept)
     assert _rel(model.coef_, W[:, 0] if t is None else W.T) < 1e-8
     assert_allclose(model.intercept_, b[0] if t is None else b, rtol=1e-8, atol=1e-10)
 
@@ -116,7 +107,7 @@ def test_failed_cholesky_falls_back_on_the_eigendecomposition(monkeypatch):
     assert fb.alpha_ == ref.alpha_
     assert _rel(fb.coef_, ref.coef_) < 1e-8
     Phi = ref.features_.transform(X)
-    W, b = _primal(Phi, y, ref.alpha_, True)
+    W, b = _ridge_reference(Phi, y, ref.alpha_, True)
     assert _rel(fb.coef_, W[:, 0]) < 1e-8
 
 
@@ -137,7 +128,7 @@ def test_classifier_in_the_dual():
     clf = ntkfast.NTKRidgeClassifier(n_components=M, alpha=0.5, random_state=0).fit(X, labels)
     Phi = clf.features_.transform(X)
     Y = np.where(labels == clf.classes_[1], 1.0, -1.0)
-    W, b = _primal(Phi, Y, 0.5, True)
+    W, b = _ridge_reference(Phi, Y, 0.5, True)
     assert_allclose(clf.decision_function(X), Phi @ W[:, 0] + b[0], rtol=1e-8, atol=1e-10)
     assert (clf.predict(X) == labels).mean() > 0.8
 

@@ -5,7 +5,6 @@ References: the numpy feature map of SPEC section 5 recomputed from the fitted a
 (for the default m0 = m1, whose features must not change), the exact NTK (unbiasedness, a
 statistical bound), and hand-written expectations for shapes, errors and model files.
 """
-import json
 import pickle
 import types
 
@@ -14,7 +13,7 @@ import pytest
 
 import ntkfast
 import reference as R
-from conftest import gaussian_data
+from conftest import gaussian_data, rewrite_as_older
 from ntkfast.io import load_model, save_model
 
 
@@ -275,15 +274,7 @@ def test_old_model_file_without_step_components_loads(tmp_path, ridge):
     path = tmp_path / "m.npz"
     save_model(model, path)
     # Rewrite it as an ntkfast without step_components wrote it: no parameter, no n_step_.
-    with np.load(path) as f:
-        arrays = {k: f[k] for k in f.files}
-    for key in [k for k in arrays if k.endswith("__params__")]:
-        params = json.loads(str(arrays[key]))
-        assert params.pop("step_components") is None
-        arrays[key] = np.array(json.dumps(params, sort_keys=True), dtype=np.str_)
-    for key in [k for k in arrays if k.endswith("n_step_")]:
-        del arrays[key]
-    np.savez(tmp_path / "old.npz", **arrays)
+    rewrite_as_older(path, tmp_path / "old.npz", "step_components", None, drop_suffixes=["n_step_"])
     back = load_model(tmp_path / "old.npz")
     rf = back.features_ if ridge else back
     assert back.step_components is None and rf.n_step_ == rf.n_relu_

@@ -221,6 +221,47 @@ def tensor_srht(const double[:, ::1] U, const double[:, ::1] V,
     return out
 
 
+def structured_project(const floating[:, ::1] X, const floating[:, :, ::1] diag, perm,
+                       Py_ssize_t m, int n_threads=2):
+    """z = M x for every row of X (n, k): the structured projection of ``diag`` (blocks,
+    stages, p) and ``perm`` (same shape, intp, or None), with per-thread scratch."""
+    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], i
+    cdef Py_ssize_t nb = diag.shape[0], ns = diag.shape[1], p = diag.shape[2]
+    cdef const Py_ssize_t[:, :, ::1] pm
+    cdef const Py_ssize_t* pp = NULL
+    if perm is not None:
+        pm = perm
+        pp = &pm[0, 0, 0]
+    out = np.empty((n, m), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] o = out
+    cdef floating* work
+    with nogil, parallel(num_threads=n_threads):
+        work = <floating*>malloc(2 * p * sizeof(floating))
+        try:
+            for i in prange(n, schedule="static"):
+                if floating is float:
+                    ntkfast.structured_project_row_f(&X[i, 0], k, &diag[0, 0, 0], pp, nb, ns, p, m,
+                                                     &o[i, 0], work)
+                else:
+                    ntkfast.structured_project_row_d(&X[i, 0], k, &diag[0, 0, 0], pp, nb, ns, p, m,
+                                                     &o[i, 0], work)
+        finally:
+            free(work)
+    return out
+
+
+def fwht(floating[:, ::1] V):
+    """Each row of V (n, p) replaced by H_p v, in place."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(V.shape[0]):
+            if floating is float:
+                ntkfast.fwht_f(&V[i, 0], V.shape[1])
+            else:
+                ntkfast.fwht_d(&V[i, 0], V.shape[1])
+    return np.asarray(V)
+
+
 def srht_sample(const floating[:, ::1] U, const Py_ssize_t[::1] freq, double scale,
                 int n_threads=2):
     """SRHT of every row of U (n, k) at the frequencies freq (the TensorSRHT of a row with

@@ -18,9 +18,9 @@ import numpy as np
 
 from .. import _polysketch, _sketch
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
-from .validation import check_hash, check_srht, check_weights
+from .validation import STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
 
-__all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "FeatureMap", "polysketch_plan"]
+__all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "FeatureMap", "polysketch_plan", "structured_row_norms"]
 
 
 class FeatureMap:
@@ -134,8 +134,12 @@ class NTKMap(FeatureMap):
 
     def __init__(self, n_features, n_relu, n_sketch, dtype, relu_weights, relu_scales,
                  step_weights, sketch_indices, sketch_signs, step_indices, step_signs, bias=0.0,
-                 n_step=None, sketch="countsketch"):
+                 n_step=None, sketch="countsketch", projection="gaussian",
+                 projection_diagonals=(), projection_permutations=(), projection_rotations=()):
         dtype = np.dtype(dtype)
+        if projection not in STRUCTURED_STAGES and projection != "gaussian":
+            raise ValueError(f"projection_: expected 'gaussian', 'fastfood' or 'sorf', got {projection!r}")
+        structured = projection != "gaussian"
         if sketch not in ("countsketch", "srht"):
             raise ValueError(f"sketch_: expected 'countsketch' or 'srht', got {sketch!r}")
         srht = sketch == "srht"
@@ -147,27 +151,51 @@ class NTKMap(FeatureMap):
         m0 = m1 if n_step is None else n_step
         if ms > 0 and (isinstance(m0, bool) or not isinstance(m0, (int, np.integer)) or m0 < 1):
             raise ValueError(f"n_step_: expected an integer >= 1, got {m0!r}")
-        depth = len(relu_weights)
+        depth = len(relu_scales) if structured else len(relu_weights)
         if depth < 1:
-            raise ValueError("relu_weights_: expected at least one layer, got none")
+            raise ValueError(f"{'relu_scales_' if structured else 'relu_weights_'}: expected at least "
+                             f"one layer, got none")
         ntk = ms > 0
-        lists = {"relu_scales_": relu_scales, "step_weights_": step_weights,
+        lists = {"relu_weights_": relu_weights, "relu_scales_": relu_scales, "step_weights_": step_weights,
                  "sketch_indices_": sketch_indices, "sketch_signs_": sketch_signs,
-                 "step_indices_": step_indices, "step_signs_": step_signs}
+                 "step_indices_": step_indices, "step_signs_": step_signs,
+                 "projection_diagonals_": projection_diagonals,
+                 "projection_permutations_": projection_permutations,
+                 "projection_rotations_": projection_rotations}
         for name, values in lists.items():
-            want = depth if ntk or name == "relu_scales_" else 0
+            if name in ("relu_weights_", "step_weights_"):
+                want = 0 if structured else (depth if ntk or name == "relu_weights_" else 0)
+            elif name == "projection_diagonals_":
+                want = depth if structured else 0
+            elif name == "projection_permutations_":
+                want = depth if projection == "fastfood" else 0
+            elif name == "projection_rotations_":
+                want = 1 if projection == "sorf" else 0
+            else:
+                want = depth if ntk or name == "relu_scales_" else 0
             if not isinstance(values, (list, tuple)) or len(values) != want:
                 raise ValueError(f"{name}: expected a list of {want} arrays (one per layer), "
                                  f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
         self._layers = []
         d_in, d_psi = d + e, d + e
+        # sorf: a rotation of the first layer's input (Haar, d + e square), so that the first
+        # layer's rows have uniformly distributed directions (see features.py).
+        self._rotation = (check_rotation(projection_rotations[0], d + e, dtype, "projection_rotations_[0]")
+                          if projection == "sorf" else None)
         for h in range(depth):
-            relu_w = check_weights(relu_weights[h], (m1, d_in), dtype, f"relu_weights_[{h}]")
+            if structured:  # one projection of max(m1, m0) outputs, shared by ReLU and step
+                relu_w = check_structured(
+                    projection, projection_diagonals[h],
+                    projection_permutations[h] if projection == "fastfood" else None,
+                    d_in, max(m1, m0 if ntk else 0), dtype, h)
+            else:
+                relu_w = check_weights(relu_weights[h], (m1, d_in), dtype, f"relu_weights_[{h}]")
             relu_s = check_weights(relu_scales[h], (m1,), dtype, f"relu_scales_[{h}]")
             if not np.all(relu_s > 0):
                 raise ValueError(f"relu_scales_[{h}]: expected values > 0")
             if ntk:
-                step_w = check_weights(step_weights[h], (m0, d_in), dtype, f"step_weights_[{h}]")
+                step_w = None if structured else check_weights(step_weights[h], (m0, d_in), dtype,
+                                                               f"step_weights_[{h}]")
                 # Copies: the kernels read these, and nobody else can write them.
                 if srht:  # ms / 2 frequencies of each factor's DFT, one sign per column
                     if ms % 2:
@@ -191,8 +219,11 @@ class NTKMap(FeatureMap):
         if srht and ntk:
             d_max = max(d + e, m1 + e + ms)
             per_row = 2 * (m1 + e + ms) + e * (d + 1) + 2 * (d_max + 2) + 2 * (m0 + 2)
+        if projection == "sorf":  # the rotated input rows
+            per_row += d + e
         super().__init__(d, m1 + e + ms, dtype, per_row)
         self.sketch = sketch
+        self.projection = projection
         self.depth, self.n_relu, self.n_sketch = depth, m1, ms
         self.n_step = int(m0) if ms else 0
         self.bias, self.bias_columns = bias, e
@@ -202,7 +233,21 @@ class NTKMap(FeatureMap):
         """Per layer: (packed relu weights and scales, packed step weights, sketch hash,
         sketch signs, step hash, step signs) in ``dtype``; the step parts None for NNGP."""
         layers = []
-        for relu_w, relu_s, step_w, si, ss, ti, ts in self._layers:
+        self_rotation = None
+        if self._rotation is not None:
+            self_rotation = _sketch.packed_weights(_cast(self._rotation, dtype), None)
+        for h, (relu_w, relu_s, step_w, si, ss, ti, ts) in enumerate(self._layers):
+            if self.projection != "gaussian":
+                # relu_w is (diagonals, permutations or None, inputs, outputs): one compiled
+                # projection and the ReLU scales; the step needs no weights of its own.
+                diag, perm, k, m = relu_w
+                relu = (_sketch.StructuredProjection(k, m, _cast(diag, dtype), perm), _cast(relu_s, dtype),
+                        self_rotation if h == 0 else None)
+                if self.n_sketch == 0:
+                    layers.append((relu, None, None, None, None, None))
+                else:
+                    layers.append((relu, None, si, ss.astype(dtype), ti, ts.astype(dtype)))
+                continue
             relu = _sketch.packed_weights(_cast(relu_w, dtype), _cast(relu_s, dtype))
             if step_w is None:
                 layers.append((relu, None, None, None, None, None))
@@ -222,8 +267,10 @@ class NTKMap(FeatureMap):
         one block per thread; with a bias, the input rows and their bias column."""
         m1, m0, ms, depth, e = self.n_relu, self.n_step, self.n_sketch, self.depth, self.bias_columns
         layers = [np.empty((rows, m1 + e + ms), dtype=dtype) for _ in range(min(depth - 1, 2))]
-        if e:  # last: the input rows and their bias column
+        if e:  # then: the input rows and their bias column
             layers.append(np.empty((rows, self.n_features + 1), dtype=dtype))
+        if self._rotation is not None:  # last: the rotated input rows
+            layers.append(np.empty((rows, self.n_features + e), dtype=dtype))
         if not ms:
             return layers, None
         cdtype = complex_dtype(dtype)
@@ -235,7 +282,8 @@ class NTKMap(FeatureMap):
                             np.empty((rows, m0 // 2 + 1), dtype=cdtype))
         sketch = (np.empty((rows, ms), dtype=dtype), np.empty((rows, ms), dtype=dtype),
                   np.empty((rows, ms // 2 + 1), dtype=cdtype), np.empty((rows, ms // 2 + 1), dtype=cdtype),
-                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m0), dtype=dtype))
+                  np.empty((n_threads, _sketch.ROW_BLOCK_SIZE * m0 if self.projection == "gaussian" else 0),
+                           dtype=dtype))
         return layers, sketch
 
     def run(self, Xb, out, compiled, workspace, n_threads):
@@ -248,14 +296,21 @@ class NTKMap(FeatureMap):
         psi = Xb  # psi_{h-1}; phi_{h-1} is its first d_h columns
         root_bias = dtype.type(np.sqrt(self.bias))
         if e:
-            psi = layers[-1][:R]  # psi_0 = [x, sqrt(b)]
+            psi = layers[len(layers) - 1 - (self._rotation is not None)][:R]  # psi_0 = [x, sqrt(b)]
             psi[:, :-1] = Xb
             psi[:, -1] = root_bias
         for h, (relu, step, si, ss, ti, ts) in enumerate(compiled):
             dest = out if h == depth - 1 else layers[h % 2][:R]
             if e:  # phi_h = [Phi1(phi_{h-1}), sqrt(b)]
                 dest[:, m1] = root_bias
-            if not ms:
+            if self.projection != "gaussian":
+                phi = psi
+                if relu[2] is not None:  # the first layer of sorf projects the rotated input
+                    phi = layers[-1][:R]
+                    _sketch.dense_activation(psi, relu[2], _sketch.ACT_IDENTITY, phi, n_threads)
+                self._structured_layer(psi, phi, dest, relu, si, ss, ti, ts, sketch, step_scale, n_threads,
+                                       fft_workers)
+            elif not ms:
                 _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
             elif self.sketch == "srht":
                 self._srht_layer(psi, dest, relu, step, si, ss, ti, ts, sketch, n_threads)
@@ -272,6 +327,27 @@ class NTKMap(FeatureMap):
                 irfft_rows(spec_psi, ms, dest[:, m1 + e:], fft_workers)
             psi = dest
 
+    def _structured_layer(self, psi, phi, dest, relu, si, ss, ti, ts, work, step_scale, n_threads,
+                          fft_workers):
+        """One layer with the structured projection shared by the ReLU and step features
+        (``projection="fastfood"`` or ``"sorf"``): as ``run``'s other paths, with the
+        projection ``z = M phi`` computed once per row for both activations (``phi`` is
+        ``psi``'s first columns, or the rotated input of sorf's first layer)."""
+        proj, scales, _ = relu
+        m1, ms, R = self.n_relu, self.n_sketch, psi.shape[0]
+        if not ms:
+            _sketch.structured_activation(phi, proj, scales, dest, 0.0, None, n_threads)
+        elif self.sketch == "srht":
+            self._srht_layer(psi, dest, (proj, scales, phi), None, si, ss, ti, ts, work, n_threads)
+        else:
+            cs_psi, cs_step, spec_psi, spec_step = (a[:R] for a in work[:4])
+            _sketch.ntk_layer_inputs_structured(psi, phi, proj, scales, step_scale, ti, ts, si, ss, dest,
+                                                cs_psi, cs_step, n_threads)
+            rfft_rows(cs_psi, spec_psi, fft_workers)
+            rfft_rows(cs_step, spec_step, fft_workers)
+            multiply_spectra(spec_psi, spec_step, n_threads)
+            irfft_rows(spec_psi, ms, dest[:, m1 + self.bias_columns:], fft_workers)
+
     def _srht_layer(self, psi, dest, relu, step, si, ss, ti, ts, work, n_threads):
         """phi_h into dest[:, :m1] and TensorSRHT(psi_{h-1}, a_h) into its last ms columns:
         a_h is computed (scale packed in) then signed in place, psi_{h-1} signed into a
@@ -282,8 +358,12 @@ class NTKMap(FeatureMap):
         buf_psi = buf_psi[:R * k].reshape(R, k)
         spec_psi = spec_psi[:R * (k // 2 + 1)].reshape(R, k // 2 + 1)
         buf_step, spec_step = buf_step[:R], spec_step[:R]
-        _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
-        _sketch.dense_activation(psi, step, _sketch.ACT_STEP, buf_step, n_threads)
+        if step is None:  # structured: one projection of phi for a_h (scaled) and phi_h
+            proj, scales, phi = relu
+            _sketch.structured_activation(phi, proj, scales, dest, np.sqrt(2.0 / m0), buf_step, n_threads)
+        else:
+            _sketch.dense_activation(psi, relu, _sketch.ACT_RELU, dest, n_threads)
+            _sketch.dense_activation(psi, step, _sketch.ACT_STEP, buf_step, n_threads)
         _sketch.sign_rows(buf_step, ts, buf_step, n_threads)
         _sketch.sign_rows(psi, ss, buf_psi, n_threads)
         real = np.float32 if psi.dtype == np.float32 else np.float64
@@ -291,6 +371,25 @@ class NTKMap(FeatureMap):
         rfft_rows(buf_step, spec_step, fft_threads(n_threads, R, m0))
         _sketch.srht_combine_rows(spec_psi.view(real), k, si, spec_step.view(real), m0, ti,
                                   np.sqrt(2.0 / ms), dest, col0, n_threads)
+
+
+def structured_row_norms(diag, perm, k, m):
+    """``||M_j[:k]||`` for the first ``m`` rows of the structured matrix of ``diag`` (blocks,
+    stages, p) and ``perm`` (or None), in float64: the columns ``M e_c`` (c < k) computed by
+    the compiled projection in chunks, squared and summed (``NTKRandomFeatures`` uses them
+    for its leverage scales; tests/test_structured.py recomputes them from the explicit
+    matrix)."""
+    diag = np.ascontiguousarray(diag, dtype=np.float64)
+    proj = _sketch.StructuredProjection(k, diag.shape[0] * diag.shape[2], diag, perm)
+    sq = np.zeros(proj.m)
+    for c0 in range(0, k, 512):
+        c1 = min(k, c0 + 512)
+        E = np.zeros((c1 - c0, k))
+        E[np.arange(c1 - c0), np.arange(c0, c1)] = 1.0
+        Z = np.empty((c1 - c0, proj.m))
+        _sketch.structured_project(E, proj, Z, 1)
+        sq += np.einsum("ij,ij->j", Z, Z)
+    return np.sqrt(sq[:m])
 
 
 def of(estimator):

@@ -315,7 +315,8 @@ class HoldoutFraction(Constraint):
 # __params__ lacks one, and by the estimators' __setstate__ for old pickles).
 # NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU;
 # the CountSketch TensorSketch.
-PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch"}
+PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch",
+                          "projection": "gaussian"}
 
 
 def set_parameters_added_later(cls, state):
@@ -633,6 +634,53 @@ def check_srht(indices, signs, k, n_pairs, indices_name="indices", signs_name="s
     idx, _ = check_hash(indices, np.ones(n_pairs), n_pairs, k, indices_name, signs_name)
     _, sg = check_hash(np.zeros(k, dtype=np.intp), signs, k, 1, indices_name, signs_name)
     return idx, sg
+
+
+# Stages per block of the structured projections (features.py draws them, the feature maps
+# run them): "fastfood" M = H G P H B (random signs B, a permutation P, a Gaussian diagonal
+# G; two stages), "sorf" M = H D3 H D2 H D1 (random signs; three stages).
+STRUCTURED_STAGES = {"fastfood": 2, "sorf": 3}
+STRUCTURED_MIN_BLOCK = 1
+
+
+def structured_block_size(k):
+    """Side ``p`` of the blocks of a structured projection of ``k`` inputs: the power of 2
+    >= max(k, STRUCTURED_MIN_BLOCK)."""
+    return 1 << max(0, int(max(k, STRUCTURED_MIN_BLOCK) - 1).bit_length())
+
+
+def check_structured(projection, diag, perm, k, m, dtype, h):
+    """One layer's structured projection (``projection_diagonals_[h]`` and, for
+    ``"fastfood"``, ``projection_permutations_[h]``) of ``k`` inputs onto ``m`` outputs:
+    diagonals of shape ``(ceil(m / p), stages, p)`` with ``p`` the power of 2 >= k, finite,
+    of ``dtype``; permutations of the same shape, each a permutation of ``range(p)``.
+
+    Returns ``(diag, perm as intp or None, k, m)``."""
+    p = structured_block_size(k)
+    shape = (-(-m // p), STRUCTURED_STAGES[projection], p)
+    diag = check_weights(diag, shape, dtype, f"projection_diagonals_[{h}]")
+    if perm is not None:
+        name = f"projection_permutations_[{h}]"
+        if not isinstance(perm, np.ndarray) or perm.dtype.kind not in "iu":
+            raise TypeError(f"{name}: expected an integer numpy array, got "
+                            f"{getattr(perm, 'dtype', type(perm).__name__)}")
+        if perm.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {perm.shape}")
+        if not np.array_equal(np.sort(perm, axis=-1), np.broadcast_to(np.arange(p), shape)):
+            raise ValueError(f"{name}: expected a permutation of range({p}) per block and stage")
+        perm = np.array(perm, dtype=np.intp, order="C")
+    return diag, perm, k, m
+
+
+def check_rotation(Q, k, dtype, name):
+    """A fitted rotation: a ``(k, k)`` array of ``dtype``, finite, orthogonal to the dtype's
+    rounding (``|Q Q^T - I| <= 1e-4`` in float32, ``1e-10`` in float64)."""
+    Q = check_weights(Q, (k, k), dtype, name)
+    Q64 = Q.astype(np.float64)
+    err = np.abs(Q64 @ Q64.T - np.eye(k)).max()
+    if err > (1e-4 if np.dtype(dtype) == np.float32 else 1e-10):
+        raise ValueError(f"{name}: expected an orthogonal matrix, got |Q Q^T - I| = {err:.2g}")
+    return Q
 
 
 def check_weights(W, shape, dtype, name):

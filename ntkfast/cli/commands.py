@@ -20,7 +20,8 @@ __all__ = ["fit", "predict", "transform", "FEATURE_DEFAULTS", "RIDGE_DEFAULTS"]
 
 # Options whose default is None in the parser, so that "given" can be told from "default".
 FEATURE_DEFAULTS = {"depth": 1, "n_components": 4096, "sketch_components": None,
-                    "step_components": None, "sketch": "countsketch", "no_leverage": False, "kernel": "ntk",
+                    "step_components": None, "sketch": "countsketch", "projection": "gaussian",
+                    "no_leverage": False, "kernel": "ntk",
                     "random_state": 0, "bias": 0.0}
 RIDGE_DEFAULTS = {"validation_fraction": 0.1, "batch_size": None}
 
@@ -170,6 +171,7 @@ def fit(args):
         model = cls(depth=args.depth, n_components=args.n_components,
                     sketch_components=args.sketch_components,
                     step_components=args.step_components, sketch=args.sketch,
+                    projection=args.projection,
                     leverage=not args.no_leverage, kernel=args.kernel, bias=args.bias,
                     alpha=alphas[0] if len(alphas) == 1 else list(alphas),
                     validation_fraction=args.validation_fraction, batch_size=args.batch_size,
@@ -303,6 +305,7 @@ def transform(args):
         rf = NTKRandomFeatures(depth=args.depth, n_components=args.n_components,
                                sketch_components=args.sketch_components,
                                step_components=args.step_components, sketch=args.sketch,
+                               projection=args.projection,
                                leverage=not args.no_leverage, kernel=args.kernel, bias=args.bias,
                                random_state=args.random_state, n_threads=args.n_threads)
         # fit only looks at the shape and dtype: one row is enough.

@@ -94,6 +94,10 @@ def _add_feature_options(p):
     p.add_argument("--sketch", choices=("countsketch", "srht"), default=None,
                    help="sketch of each layer's tensor product: the CountSketch TensorSketch or "
                    "TensorSRHT (needs an even --sketch-components; default: countsketch)")
+    p.add_argument("--projection", choices=("gaussian", "fastfood", "sorf"), default=None,
+                   help="random projection of each layer: independent Gaussian rows, or one "
+                   "structured projection shared by the ReLU and step features (fastfood: "
+                   "unbiased; sorf: orthogonal, lowest error, slightly biased; default: gaussian)")
     p.add_argument("--no-leverage", action="store_const", const=True, default=None,
                    help="plain Gaussian ReLU weights (no leverage-score sampling)")
     p.add_argument("--kernel", choices=("ntk", "nngp"), default=None, help="kernel to approximate (default: ntk)")
