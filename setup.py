@@ -161,6 +161,8 @@ def _extensions():
         Extension("ntkfast._sketch", ["ntkfast/_sketch.pyx"], define_macros=macros,
                   depends=["ntkfast/_sketch.pxd", "ntkfast/_dense.h", "ntkfast/_dense_impl.h", "ntkfast/_fwht.h",
                            "ntkfast/_simd.h"] + shared),
+        Extension("ntkfast._polysketch", ["ntkfast/_polysketch.pyx"], define_macros=macros,
+                  depends=["ntkfast/_polysketch.pxd"] + shared),
     ]
     return cythonize(exts, compiler_directives=directives, force=debug)
 

@@ -1,5 +1,5 @@
 # ``cimport ntkfast`` gives the whole C-level API: one contract (rules and version in
-# _capi.pxd) declared by subject in _exact.pxd and _sketch.pxd:
+# _capi.pxd) declared by subject in _exact.pxd, _sketch.pxd and _polysketch.pxd:
 #     cimport ntkfast
 #     ntkfast.count_sketch_row_d(...)
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
@@ -49,4 +49,10 @@ from ntkfast._sketch cimport (
     tensor_sketch_pair_d,
     tensor_sketch_pair_f,
     tensor_sketch_work_size,
+)
+from ntkfast._polysketch cimport (
+    dual_count_sketch_row_d,
+    dual_count_sketch_row_f,
+    srht_sample_row_d,
+    srht_sample_row_f,
 )

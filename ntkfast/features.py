@@ -14,14 +14,17 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import batches, lazy, state
-from ._engine.feature_maps import ArcCosineMap, NTKMap, structured_row_norms
+from ._engine.feature_maps import ArcCosineMap, NTKMap, NTKSketchMap, structured_row_norms
+from ._engine.polynomials import arccos_polynomials, ntk_polynomial
 from ._engine.validation import (
     Bool,
     Depth,
+    EvenWidth,
     Int,
     LeverageChoice,
     NonNegative,
     OneOf,
+    Optional,
     RandomState,
     STRUCTURED_STAGES,
     SketchWidth,
@@ -38,7 +41,7 @@ from ._engine.validation import (
     set_parameters_added_later,
 )
 
-__all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "default_sketch_components"]
+__all__ = ["ArcCosineFeatures", "NTKRandomFeatures", "NTKSketch", "default_sketch_components"]
 
 # Fraction of n_components given to the TensorSketch by default (see
 # default_sketch_components and the README for the measurements behind it).
@@ -870,5 +873,264 @@ class NTKRandomFeatures(_FeatureTransformer):
             d_in, d_psi = m1 + e, m1 + e + ms
         a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_step_=m0, n_sketch_=ms, bias_=params["bias"],
                  sketch_=params["sketch"], projection_=projection,
+                 _feature_names_in=cls._load_feature_names(reader, prefix, d))
+        return _restore_or_fail(est, a, reader, prefix)
+
+
+def _signs(rng, shape):
+    return (2 * rng.integers(0, 2, size=shape) - 1).astype(np.int8)
+
+
+class NTKSketch(_FeatureTransformer):
+    """NTK Sketch: features of the NTK from polynomial approximations of the arc-cosine
+    functions and PolySketch (Zandieh et al., 2021; SPEC section 8).
+
+    Without bias the NTK is homogeneous, ``Theta_L(x, y) = ||x|| ||y|| Theta_L(u, v)`` with
+    ``u, v`` the unit rows, and on unit rows every layer applies ``kappa1`` and ``kappa0``
+    to a cosine.  NTK Sketch replaces them by polynomials of degree ``q`` with non-negative
+    coefficients, ``P1 ~ kappa1`` and ``P0 ~ kappa0`` (non-negative least squares on a grid
+    of ``[-1, 1]``, in ``fit``), which are dot-product kernels with sketchable features:
+    ``sum_j sqrt(c_j) Q^j(u)``, ``Q^j`` the PolySketch of the j-th tensor power (a binary
+    tree of degree-2 TensorSRHTs, :func:`ntkfast.tensor_srht`).  Layer by layer, with
+    ``phi_0 = psi_0 = u``:
+
+    * ``phi_h = CS_1([sqrt(c_j) Q^j(phi_{h-1})]_j)`` and ``a_h = CS_0([sqrt(b_j) Q^j(phi_{h-1})]_j)``
+      (two CountSketches of the same PolySketch features, to ``m1`` buckets each);
+    * ``psi_h = [phi_h, TensorSRHT(psi_{h-1}, a_h)]``;
+
+    and the features of ``x`` are ``||x|| psi_L(u)``: the recursion of
+    :class:`NTKRandomFeatures` with the random arc-cosine features replaced by sketches of
+    polynomial kernels.  There is no Monte-Carlo error of arc-cosine features; the error is
+    that of the polynomials (``degree``) and of the sketch widths.  At depth 1 the features
+    are unbiased for the NTK of the polynomials (``P1(rho) + rho P0(rho)`` on unit rows); at
+    larger depth the polynomials of the next layer apply to sketched inner products, which
+    adds a bias of the order of the sketch variance.  The network has no bias (the
+    homogeneity above needs it).  Cost per row and layer: ``O(q log q)`` FFTs of width
+    ``s`` plus ``O(q s + (m1 + ms) log(m1 + ms))``, linear in ``n`` and ``d`` (no matrix
+    product at all).
+
+    ``method="direct"`` is what the authors' code (``ntk_sketch.py``) does instead: on unit
+    rows the whole NTK is a function of the cosine, ``Theta_L(u, v) = f_L(<u, v>)``, so one
+    polynomial ``P ~ f_L`` (non-negative least squares again) and one PolySketch give the
+    features ``||x|| CS([sqrt(a_j) Q^j(u)]_j)`` of width ``n_components``, unbiased for the
+    kernel of ``P`` at every depth, at the cost of one layer.  Its error does not grow with
+    the depth (README section "NTK Sketch"); it is not SPEC section 8's layered algorithm,
+    which stays the default.
+
+    Parameters
+    ----------
+    depth : int in [1, 1000], default=1
+        Number of hidden ReLU layers ``L`` (at most ``ntkfast.MAX_DEPTH``).
+    n_components : int >= 3, default=4096
+        Output width ``m1 + ms`` (``m1`` for ``method="direct"``).
+    method : {"layers", "direct"}, default="layers"
+        The layered recursion of SPEC section 8, or one polynomial of the whole NTK (see
+        above).
+    degree : int in [2, 64], optional
+        Degree ``q`` of the polynomials; default 4 for ``method="layers"``, 8 for
+        ``method="direct"``.  Both are measured in ``bench/ntk_sketch.py`` (README section
+        "NTK Sketch").  Layers: a higher degree makes the polynomials closer (the largest
+        error of ``P0`` on ``[-1, 1]`` is 0.070, 0.040, 0.026 at degrees 4, 8, 16) but its
+        high tensor powers are sketched with a larger variance, and the cost grows like
+        ``q log q``; at 2048 features, depths 1, 3 and 5, Gaussian and protein rows, degree 4
+        had the smallest kernel error or one within a standard deviation of it, degrees 6
+        and 8 were worse at depths 3 and 5, and slower.  Direct: the one polynomial must
+        follow ``f_L``, steeper near 1 as the depth grows; degree 4 leaves 5-12% of
+        polynomial error at depth 5, degree 8 1-6%.
+    sketch_components : even int, optional
+        Width ``ms`` of the TensorSRHT of ``psi_{h-1}`` and ``a_h`` (``2 <= ms <
+        n_components``); ``m1 = n_components - ms``.  Default: half of ``n_components``,
+        rounded down to an even number.  Ignored for ``method="direct"`` (``ms = 0``).
+    poly_components : even int >= 2, optional
+        Width ``s`` of every node of the PolySketch trees.  Default: ``m1`` rounded up to
+        an even number (half of ``n_components``, rounded down to even, for
+        ``method="direct"``).
+    random_state : None, int or numpy.random.Generator
+        Source of every random quantity drawn in ``fit``.
+    n_threads : int, optional
+        OpenMP (and FFT) threads; default: the current OpenMP limit.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    dtype_ : numpy.dtype
+        float32 if fitted on float32 data, else float64.  ``transform`` returns
+        ``result_type(X, dtype_)``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), object
+        The string column names of a data frame ``X`` (only then defined).
+    n_relu_, n_sketch_, n_poly_ : int
+        ``m1``, ``ms`` and ``s`` (``ms = 0``: the direct map).
+    relu_coefs_, step_coefs_ : ndarray of shape (degree + 1,), float64
+        Coefficients of ``P1 ~ kappa1`` and ``P0 ~ kappa0``, lowest degree first, all
+        ``>= 0``.  For ``method="direct"``: ``relu_coefs_`` is the polynomial of the whole
+        NTK and ``step_coefs_`` is empty.
+    leaf_signs_, leaf_freqs_ : lists of ``depth`` arrays
+        The TensorSRHTs of the first level of each layer's tree (``p / 2`` nodes,
+        ``p = 2**ceil(log2 q)``): signs of shape ``(p / 2, 2, k_h)`` (left and right factor,
+        ``k_1 = n_features_in_``, ``k_h = m1`` after) and frequencies in ``[0, k_h)`` of
+        shape ``(p / 2, 2, s / 2)``.
+    node_signs_, node_freqs_ : lists of ``depth`` arrays
+        The same for the upper levels (``p / 2 - 1`` nodes, level 2 first): shapes
+        ``(p / 2 - 1, 2, s)`` and ``(p / 2 - 1, 2, s / 2)``, frequencies in ``[0, s)``.
+    relu_hash_, relu_signs_, step_hash_, step_signs_ : lists of ``depth`` arrays
+        The CountSketches of ``[1, Q^1, ..., Q^q]`` (length ``1 + q s``) to the ``m1``
+        features ``phi_h`` and ``a_h``.
+    sketch_signs_, sketch_freqs_ : lists of ``depth`` arrays
+        TensorSRHT factor of ``psi_{h-1}``: signs of length ``n_features_in_`` (first
+        layer) or ``m1 + ms``, ``ms / 2`` frequencies.
+    step_sketch_signs_, step_sketch_freqs_ : lists of ``depth`` arrays
+        TensorSRHT factor of ``a_h``: ``m1`` signs, ``ms / 2`` frequencies in ``[0, m1)``.
+
+    With ``method="direct"`` the lists of the tree and of ``relu_hash_``, ``relu_signs_``
+    hold one entry and those of the tangent term (``step_*``, ``sketch_*``) none.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkfast
+    >>> X = np.random.default_rng(0).standard_normal((100, 8))
+    >>> sk = ntkfast.NTKSketch(depth=2, n_components=4096, random_state=0)
+    >>> Phi = sk.fit_transform(X)
+    >>> Phi.shape
+    (100, 4096)
+    >>> K = ntkfast.ntk_kernel(X, depth=2)
+    >>> bool(np.linalg.norm(Phi @ Phi.T - K) < 0.1 * np.linalg.norm(K))
+    True
+    """
+
+    _parameter_constraints = {
+        "depth": Depth(),
+        "n_components": Int(3),
+        "method": OneOf("layers", "direct"),
+        "degree": Optional(Int(2, 64)),
+        "sketch_components": EvenWidth(lambda checked: checked["n_components"] - 1),
+        "poly_components": EvenWidth(),
+        "random_state": RandomState(),
+        "n_threads": Threads(),
+    }
+    _LAYER_LISTS = ("leaf_signs_", "leaf_freqs_", "node_signs_", "node_freqs_", "relu_hash_",
+                    "relu_signs_", "step_hash_", "step_signs_", "sketch_signs_", "sketch_freqs_",
+                    "step_sketch_signs_", "step_sketch_freqs_")
+    _fitted_names = ("n_relu_", "n_sketch_", "n_poly_", "relu_coefs_", "step_coefs_") + _LAYER_LISTS
+
+    def __init__(self, depth=1, n_components=4096, degree=None, sketch_components=None,
+                 poly_components=None, random_state=None, n_threads=None, method="layers"):
+        self.depth = depth
+        self.n_components = n_components
+        self.method = method
+        self.degree = degree
+        self.sketch_components = sketch_components
+        self.poly_components = poly_components
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    @staticmethod
+    def _degree(params):
+        q = params["degree"]
+        return q if q is not None else (8 if params["method"] == "direct" else 4)
+
+    @staticmethod
+    def _widths(params):
+        """``(m1, ms, s)`` from checked parameters."""
+        nc = params["n_components"]
+        if params["method"] == "direct":
+            s = params["poly_components"]
+            return nc, 0, s if s is not None else max(2, (nc // 2) - (nc // 2) % 2)
+        ms = params["sketch_components"]
+        if ms is None:
+            ms = max(2, (nc // 2) - (nc // 2) % 2)
+        m1 = nc - ms
+        s = params["poly_components"]
+        if s is None:
+            s = m1 + m1 % 2
+        return m1, ms, s
+
+    @staticmethod
+    def _shapes(d, depth, q, m1, ms, s):
+        """Per layer: {name: (shape, kind)} of every per-layer array (``ms = 0``, the direct
+        map: one layer, only its tree and CountSketch)."""
+        p = 1 << (q - 1).bit_length()
+        k, k_psi, out = d, d, []
+        z = 1 + q * s
+        if ms == 0:
+            return [{"leaf_signs_": ((p // 2, 2, d), "s"), "leaf_freqs_": ((p // 2, 2, s // 2), d),
+                     "node_signs_": ((p // 2 - 1, 2, s), "s"), "node_freqs_": ((p // 2 - 1, 2, s // 2), s),
+                     "relu_hash_": ((z,), m1), "relu_signs_": ((z,), "s")}]
+        for _ in range(depth):
+            out.append({"leaf_signs_": ((p // 2, 2, k), "s"), "leaf_freqs_": ((p // 2, 2, s // 2), k),
+                        "node_signs_": ((p // 2 - 1, 2, s), "s"), "node_freqs_": ((p // 2 - 1, 2, s // 2), s),
+                        "relu_hash_": ((z,), m1), "relu_signs_": ((z,), "s"),
+                        "step_hash_": ((z,), m1), "step_signs_": ((z,), "s"),
+                        "sketch_signs_": ((k_psi,), "s"), "sketch_freqs_": ((ms // 2,), k_psi),
+                        "step_sketch_signs_": ((m1,), "s"), "step_sketch_freqs_": ((ms // 2,), m1)})
+            k, k_psi = m1, m1 + ms
+        return out
+
+    def _draw(self, params, d, dtype):
+        depth, q = params["depth"], self._degree(params)
+        m1, ms, s = self._widths(params)
+        shapes = self._shapes(d, depth, q, m1, ms, s)
+        n_elements = sum(int(np.prod(shape)) for layer in shapes for shape, _ in layer.values())
+        check_allocation(9 * n_elements, f"n_components, degree: {depth} layer(s) of PolySketch "
+                                         f"trees of degree {q} and width {s}")
+        rng = params["random_state"]
+        a = {name: [] for name in self._LAYER_LISTS}
+        for layer in shapes:
+            for name in self._LAYER_LISTS:  # drawn in this order, layer after layer
+                if name not in layer:
+                    continue
+                shape, kind = layer[name]
+                a[name].append(_signs(rng, shape) if kind == "s"
+                               else rng.integers(0, kind, size=shape).astype(np.intp))
+        if ms == 0:
+            c, b = ntk_polynomial(depth, q), np.zeros(0)
+        else:
+            c, b = arccos_polynomials(q)
+        a.update(n_relu_=m1, n_sketch_=ms, n_poly_=s, relu_coefs_=c.copy(), step_coefs_=b.copy())
+        return a
+
+    def _build_map(self, a):
+        return NTKSketchMap(a["n_features_in_"], a["n_relu_"], a["n_sketch_"], a["n_poly_"], a["dtype_"],
+                            a["relu_coefs_"], a["step_coefs_"],
+                            *(a[name] for name in ("leaf_signs_", "leaf_freqs_", "node_signs_", "node_freqs_",
+                                                   "relu_hash_", "relu_signs_", "step_hash_", "step_signs_",
+                                                   "sketch_signs_", "sketch_freqs_", "step_sketch_signs_",
+                                                   "step_sketch_freqs_")))
+
+    def _state_arrays(self):
+        out = {"n_relu_": np.array(self.n_relu_, dtype=np.int64),
+               "n_sketch_": np.array(self.n_sketch_, dtype=np.int64),
+               "n_poly_": np.array(self.n_poly_, dtype=np.int64),
+               "relu_coefs_": self.relu_coefs_, "step_coefs_": self.step_coefs_}
+        for name in self._LAYER_LISTS:
+            for h, arr in enumerate(getattr(self, name)):
+                out[f"{name}.{h}"] = arr
+        return out
+
+    @classmethod
+    def __ntkfast_load__(cls, reader, prefix=""):
+        """Rebuild from a model file: ``reader`` is :mod:`ntkfast.io`'s validating reader."""
+        est, params = reader.estimator(prefix + "__params__", cls)
+        m1, ms, s = cls._widths(params)
+        depth, q = params["depth"], cls._degree(params)
+        d = reader.integer(prefix + "n_features_in_", 1)
+        got = tuple(reader.integer(prefix + n, 0) for n in ("n_relu_", "n_sketch_", "n_poly_"))
+        if got != (m1, ms, s):
+            reader.fail(f"{prefix}n_relu_/n_sketch_/n_poly_: expected {m1}/{ms}/{s} (from the "
+                        f"parameters), got {got[0]}/{got[1]}/{got[2]}")
+        dtype = reader.dtype(prefix + "dtype_")
+        a = {name: [] for name in cls._LAYER_LISTS}
+        for h, layer in enumerate(cls._shapes(d, depth, q, m1, ms, s)):
+            for name in cls._LAYER_LISTS:
+                if name not in layer:
+                    continue
+                shape, kind = layer[name]
+                if kind == "s":
+                    arr = reader.array(f"{prefix}{name}.{h}", shape, kinds="i", dtype=np.int8)
+                else:
+                    arr = reader.array(f"{prefix}{name}.{h}", shape, kinds="iu").astype(np.intp, copy=False)
+                a[name].append(arr)
+        a["relu_coefs_"] = reader.array(prefix + "relu_coefs_", (q + 1,), dtype=np.float64)
+        a["step_coefs_"] = reader.array(prefix + "step_coefs_", (q + 1 if ms else 0,), dtype=np.float64)
+        a.update(n_features_in_=d, dtype_=dtype, n_relu_=m1, n_sketch_=ms, n_poly_=s,
                  _feature_names_in=cls._load_feature_names(reader, prefix, d))
         return _restore_or_fail(est, a, reader, prefix)

@@ -1,8 +1,9 @@
 /* ntkfast's C-level API for extensions written in C (Cython users: `cimport ntkfast`).
  *
  * The functions are those declared and documented in ntkfast/_exact.pxd (kappa0 ...
- * ntk_self, exported by the compiled module ntkfast._exact) and ntkfast/_sketch.pxd (the
- * rest, exported by ntkfast._sketch), as capsules in each module's __pyx_capi__ table; the
+ * ntk_self, exported by the compiled module ntkfast._exact), ntkfast/_sketch.pxd (exported
+ * by ntkfast._sketch) and ntkfast/_polysketch.pxd (NTKSketch's kernels, exported by
+ * ntkfast._polysketch), as capsules in each module's __pyx_capi__ table; the
  * rules and the version history are in ntkfast/_capi.pxd.  Call
  * ntkfast_import_capi(&api) once with the GIL held (e.g. in your module's init); after
  * that every api.fn(...) may be called without the GIL, from any thread.
@@ -104,6 +105,20 @@ typedef struct {
                                      double *out, double *work);
     void (*spectrum_to_real_row_f)(const float *spec, Py_ssize_t D, float *out);
     void (*spectrum_to_real_row_d)(const double *spec, Py_ssize_t D, double *out);
+    /* PolySketch kernels of NTKSketch (ntkfast._polysketch; added without a version
+     * change, see _polysketch.pxd) */
+    void (*srht_sample_row_f)(const float *spec_u, Py_ssize_t ku, const Py_ssize_t *freq,
+                              Py_ssize_t m, float scale, float *out);
+    void (*srht_sample_row_d)(const double *spec_u, Py_ssize_t ku, const Py_ssize_t *freq,
+                              Py_ssize_t m, double scale, double *out);
+    void (*dual_count_sketch_row_f)(const float *x, Py_ssize_t k, const Py_ssize_t *idx_a,
+                                    const float *w_a, float *out_a, Py_ssize_t n_a,
+                                    const Py_ssize_t *idx_b, const float *w_b, float *out_b,
+                                    Py_ssize_t n_b);
+    void (*dual_count_sketch_row_d)(const double *x, Py_ssize_t k, const Py_ssize_t *idx_a,
+                                    const double *w_a, double *out_a, Py_ssize_t n_a,
+                                    const Py_ssize_t *idx_b, const double *w_b, double *out_b,
+                                    Py_ssize_t n_b);
 } ntkfast_capi;
 
 static int ntkfast__fetch(PyObject *table, const char *name, void **slot)
@@ -170,6 +185,11 @@ static int ntkfast_import_capi(ntkfast_capi *api)
     NTKFAST__FETCH(fwht_f) NTKFAST__FETCH(fwht_d)
     NTKFAST__FETCH(structured_project_row_f) NTKFAST__FETCH(structured_project_row_d)
     NTKFAST__FETCH(spectrum_to_real_row_f) NTKFAST__FETCH(spectrum_to_real_row_d)
+    Py_DECREF(table);
+    table = ntkfast__table("ntkfast._polysketch");
+    if (table == NULL) goto fail;
+    NTKFAST__FETCH(srht_sample_row_f) NTKFAST__FETCH(srht_sample_row_d)
+    NTKFAST__FETCH(dual_count_sketch_row_f) NTKFAST__FETCH(dual_count_sketch_row_d)
 #undef NTKFAST__FETCH
     Py_DECREF(table);
     return 0;

@@ -12,15 +12,15 @@ import sys
 import tarfile
 import zipfile
 
-CAPI = ["__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_parallel.pxd",
+CAPI = ["__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_polysketch.pxd", "_parallel.pxd",
         "_openmp.pxd", "ntkfast.h", "_dense.h", "_dense_impl.h", "_simd.h", "_arccos.h", "_fwht.h"]
-SOURCES = ["_exact.pyx", "_sketch.pyx", "__init__.py"] + CAPI
+SOURCES = ["_exact.pyx", "_sketch.pyx", "_polysketch.pyx", "__init__.py"] + CAPI
 
 
 def check_wheel(path):
     names = zipfile.ZipFile(path).namelist()
     missing = [f"ntkfast/{f}" for f in CAPI + ["_engine/__init__.py"] if f"ntkfast/{f}" not in names]
-    for ext in ("_exact", "_sketch"):
+    for ext in ("_exact", "_sketch", "_polysketch"):
         if not any(n.startswith(f"ntkfast/{ext}.") and n.endswith((".so", ".pyd")) for n in names):
             missing.append(f"ntkfast/{ext} extension")
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
@@ -42,7 +42,7 @@ def check_sdist(path):
     needed += [f"ntkfast/{f}" for f in SOURCES]
     missing = [f for f in needed if f not in rel]
     unwanted = sorted(f for f in rel if f.endswith((".so", ".pyd", ".o"))
-                      or f in ("ntkfast/_exact.c", "ntkfast/_sketch.c"))
+                      or f in ("ntkfast/_exact.c", "ntkfast/_sketch.c", "ntkfast/_polysketch.c"))
     return missing, unwanted
 
 

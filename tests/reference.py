@@ -235,3 +235,100 @@ def preactivation_margin(X, est):
         if ok.any():
             margins.append(np.min(num[ok] / den[ok]))
     return min(margins) if margins else np.inf
+
+
+# ---------------------------------------------------------------------------
+# NTK Sketch (SPEC section 8)
+# ---------------------------------------------------------------------------
+def poly_ntk_kernel(X, relu_coefs, step_coefs, depth):
+    """The NTK recursion of SPEC section 2 on the unit rows with kappa1 -> P1 and
+    kappa0 -> P0 (dot-product kernels, composed exactly), times ||x|| ||y||: the kernel that
+    NTK Sketch estimates.  float64."""
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1)
+    U = X / np.where(norms > 0, norms, 1)[:, None]
+    P1 = np.polynomial.Polynomial(relu_coefs)
+    P0 = np.polynomial.Polynomial(step_coefs)
+    sigma = U @ U.T
+    theta = sigma.copy()
+    for _ in range(depth):
+        sigma, dot = P1(sigma), P0(sigma)
+        theta = theta * dot + sigma
+    return theta * np.outer(norms, norms)
+
+
+def tensor_srht_fft(U, V, su, fu, sv, fv, D):
+    """TensorSRHT of rows U and V (SPEC section 4) with full complex FFTs:
+    sqrt(2/D) [Re, Im] of FFT(su U)[:, fu] * FFT(sv V)[:, fv]."""
+    Z = np.fft.fft(U * su, axis=1)[:, fu] * np.fft.fft(V * sv, axis=1)[:, fv]
+    return np.sqrt(2.0 / D) * np.concatenate([Z.real, Z.imag], axis=1)
+
+
+def polysketch_reference(X, j, q, leaf_signs, leaf_freqs, node_signs, node_freqs, s):
+    """PolySketch of the j-th tensor power of the rows of X (SPEC section 8): the binary tree
+    of p = 2**ceil(log2 q) leaves, x at the first j leaves and e1 at the others; a subtree
+    of e1 leaves is e1; node (l, i) multiplies its children by TensorSRHT with the signs and
+    frequencies of node i of level l (level 1: leaf_*, levels 2..: node_*, level by level)."""
+    n, k = X.shape
+    T = (q - 1).bit_length()
+
+    def e1(width):
+        out = np.zeros((n, width))
+        out[:, 0] = 1.0
+        return out
+
+    def node(l, i, a):
+        if a == 0:
+            return e1(k if l == 0 else s)
+        if l == 0:
+            return X
+        half = 2 ** (l - 1)
+        left, right = node(l - 1, 2 * i, min(a, half)), node(l - 1, 2 * i + 1, max(0, a - half))
+        if l == 1:
+            sg, fr = leaf_signs[i], leaf_freqs[i]
+        else:
+            off = sum(2 ** T // 2 ** ll for ll in range(2, l))
+            sg, fr = node_signs[off + i], node_freqs[off + i]
+        return tensor_srht_fft(left, right, sg[0], fr[0], sg[1], fr[1], s)
+
+    return node(T, 0, j)
+
+
+def ntk_on_unit_rows(t, depth):
+    """Theta_L of two unit rows with cosine t (SPEC section 2, no bias), float64."""
+    t = np.clip(np.asarray(t, dtype=np.float64), -1, 1)
+    sigma = theta = t
+    for _ in range(depth):
+        sigma, dot = kappa1(sigma).astype(np.float64), kappa0(sigma).astype(np.float64)
+        theta = theta * dot + sigma
+    return theta
+
+
+def ntk_sketch_reference(X, est):
+    """Recompute NTKSketch.transform(X) from the fitted attributes, float64."""
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1)
+    U = X / np.where(norms > 0, norms, 1)[:, None]
+    c, b = est.relu_coefs_, est.step_coefs_
+    q, s, m1, ms = len(c) - 1, est.n_poly_, est.n_relu_, est.n_sketch_
+    if ms == 0:  # method="direct": one polynomial of the whole NTK, one tree, one CountSketch
+        Z = np.concatenate([np.ones((X.shape[0], 1))] + [
+            polysketch_reference(U, j, q, est.leaf_signs_[0], est.leaf_freqs_[0],
+                                 est.node_signs_[0], est.node_freqs_[0], s) for j in range(1, q + 1)], axis=1)
+        weights = np.sqrt(c[np.concatenate([[0], np.repeat(np.arange(1, q + 1), s)])])
+        return count_sketch(Z * weights, est.relu_hash_[0], est.relu_signs_[0], m1) * norms[:, None]
+    phi = psi = U
+    for h in range(est.depth):
+        blocks = [np.ones((X.shape[0], 1))]
+        for j in range(1, q + 1):
+            blocks.append(polysketch_reference(phi, j, q, est.leaf_signs_[h], est.leaf_freqs_[h],
+                                               est.node_signs_[h], est.node_freqs_[h], s))
+        coef_of_column = np.concatenate([[0], np.repeat(np.arange(1, q + 1), s)])
+        Z = np.concatenate(blocks, axis=1)
+        phi_new = count_sketch(Z * np.sqrt(c[coef_of_column]), est.relu_hash_[h], est.relu_signs_[h], m1)
+        a = count_sketch(Z * np.sqrt(b[coef_of_column]), est.step_hash_[h], est.step_signs_[h], m1)
+        ts = tensor_srht_fft(psi, a, est.sketch_signs_[h], est.sketch_freqs_[h],
+                             est.step_sketch_signs_[h], est.step_sketch_freqs_[h], ms)
+        psi = np.concatenate([phi_new, ts], axis=1)
+        phi = phi_new
+    return psi * norms[:, None]

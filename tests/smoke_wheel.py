@@ -18,7 +18,7 @@ import numpy as np
 
 # What `cimport ntkfast` and `#include "ntkfast/ntkfast.h"` read (README, "C API"), plus
 # the dense kernels' headers that tests/test_dense_kernel.py compiles from the installed copy.
-CAPI_FILES = ("__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_parallel.pxd",
+CAPI_FILES = ("__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_polysketch.pxd", "_parallel.pxd",
               "_openmp.pxd", "ntkfast.h", "_dense.h", "_dense_impl.h", "_simd.h", "_arccos.h", "_fwht.h")
 
 

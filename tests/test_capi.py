@@ -19,7 +19,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import ntkfast
-from ntkfast import _exact, _sketch
+from ntkfast import _exact, _polysketch, _sketch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -91,12 +91,12 @@ def _hash(rng, k, n_buckets, dtype=np.float64):
 
 def test_get_include_and_version():
     root = Path(ntkfast.get_include())
-    for name in ("__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_parallel.pxd",
-                 "_openmp.pxd", "ntkfast.h"):
+    for name in ("__init__.pxd", "_capi.pxd", "_exact.pxd", "_sketch.pxd", "_polysketch.pxd",
+                 "_parallel.pxd", "_openmp.pxd", "ntkfast.h"):
         assert (root / "ntkfast" / name).is_file()
     assert isinstance(ntkfast.capi_version, int) and ntkfast.capi_version >= 1
     # One contract, exported by two modules: both report the same version.
-    assert _exact.CAPI_VERSION == _sketch.CAPI_VERSION == ntkfast.capi_version
+    assert _exact.CAPI_VERSION == _sketch.CAPI_VERSION == _polysketch.CAPI_VERSION == ntkfast.capi_version
 
 
 def test_consumer_version_matches(consumer):
@@ -221,6 +221,51 @@ def test_tensor_srht(consumer, n_components):
     # independently of ntkfast: the full complex FFT of the signed rows, sampled
     z = np.fft.fft(U * su, axis=1)[:, iu] * np.fft.fft(V * sv, axis=1)[:, iv] * np.sqrt(2 / n_components)
     assert_allclose(got, np.concatenate([z.real, z.imag], axis=1), rtol=1e-12, atol=1e-12 * np.abs(z).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_srht_sample(consumer, dtype):
+    """NTKSketch's SRHT against e1 through the C API, from Python threads at once, against
+    the full complex FFT of the rows (plain numpy) and against the Python driver."""
+    rng = np.random.default_rng(8)
+    U = rng.standard_normal((23, 13)).astype(dtype)
+    freq = rng.integers(0, 13, 9).astype(np.intp)  # above and below 13 / 2
+    z = np.fft.fft(U.astype(np.float64), axis=1)[:, freq] * 0.5
+    expected = np.concatenate([z.real, z.imag], axis=1)
+    tol = dict(rtol=1e-5, atol=1e-5 * np.abs(expected).max()) if dtype == np.float32 else \
+        dict(rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    for got in _in_threads(lambda i: consumer.srht_sample(U, freq, 0.5, n_threads=1 + i % 2)):
+        assert got.dtype == dtype
+        assert_allclose(got, expected, **tol)
+    spec = np.fft.rfft(U, axis=1).astype(np.complex64 if dtype == np.float32 else np.complex128)
+    driver = np.zeros((23, 20), dtype=dtype)
+    _polysketch.srht_sample_rows(spec.view(dtype), 13, freq, 0.5, driver, 2, 2)
+    assert_allclose(driver[:, 2:], expected, **tol)
+    assert not driver[:, :2].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dual_count_sketch(consumer, dtype):
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((31, 17)).astype(dtype)
+    ia, wa = rng.integers(0, 5, 17).astype(np.intp), rng.standard_normal(17).astype(dtype)
+    ib, wb = rng.integers(0, 8, 17).astype(np.intp), rng.standard_normal(17).astype(dtype)
+    # independently: the CountSketch matrices S[b, t] = w[t] if idx[t] == b
+    Sa, Sb = np.zeros((5, 17)), np.zeros((8, 17))
+    Sa[ia, np.arange(17)] = wa
+    Sb[ib, np.arange(17)] = wb
+    ea, eb = X.astype(np.float64) @ Sa.T, X.astype(np.float64) @ Sb.T
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for got_a, got_b in _in_threads(lambda i: consumer.dual_count_sketch(X, ia, wa, 5, ib, wb, 8, n_threads=1 + i % 2)):
+        assert_allclose(got_a, ea, rtol=rtol, atol=rtol * np.abs(ea).max())
+        assert_allclose(got_b, eb, rtol=rtol, atol=rtol * np.abs(eb).max())
+    out_a, out_b = np.full((31, 6), 7, dtype=dtype), np.full((31, 8), 7, dtype=dtype)
+    _polysketch.dual_count_sketch_rows(X, ia, wa, out_a, 5, ib, wb, out_b, 8, 2)
+    assert_allclose(out_a[:, :5], ea, rtol=rtol, atol=rtol * np.abs(ea).max())
+    assert (out_a[:, 5] == 7).all()   # only the first n_a columns are written
+    assert_allclose(out_b, eb, rtol=rtol, atol=rtol * np.abs(eb).max())
+    with pytest.raises(ValueError, match="idx_a: expected indices in \\[0, 4\\)"):
+        _polysketch.dual_count_sketch_rows(X, ia, wa, out_a, 4, ib, wb, out_b, 8, 2)
 
 
 def test_plain_c_consumer(c_consumer):

@@ -36,6 +36,8 @@ def _estimators():
         ntkfast.NTKRandomFeatures(depth=2, n_components=300, random_state=0),
         ntkfast.NTKRandomFeatures(depth=1, n_components=64, kernel="nngp", random_state=1),
         ntkfast.ArcCosineFeatures(order=1, n_components=96, leverage=True, random_state=2),
+        ntkfast.NTKSketch(depth=2, n_components=200, degree=5, random_state=3),
+        ntkfast.NTKSketch(depth=4, n_components=100, method="direct", random_state=4),
     ]
 
 
@@ -64,7 +66,7 @@ def test_is_dask_array():
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("est", _estimators(), ids=["ntk", "nngp", "arccos"])
+@pytest.mark.parametrize("est", _estimators(), ids=["ntk", "nngp", "arccos", "ntksketch", "ntksketch-direct"])
 def test_transform_bit_identical_threads(est, dtype):
     X = _data(dtype=dtype)
     Xd = da.from_array(X, chunks=(CHUNKS, (3, 4)))  # split columns are merged
@@ -180,6 +182,15 @@ def test_transform_bit_identical_cluster(client, dtype):
     who_has = client.who_has()
     est_keys = [k for k in who_has if str(k).startswith("NTKMap-")]
     assert est_keys and all(len(who_has[k]) == 2 for k in est_keys)
+    assert_array_equal(Y.compute(), est.transform(X))
+
+
+def test_ntk_sketch_cluster(client):
+    """NTKSketch's map (plan of the PolySketch trees, validated signs and frequencies) goes to
+    two worker processes and computes the same bits there."""
+    X = _data(dtype=np.float32)
+    est = ntkfast.NTKSketch(depth=2, n_components=120, degree=6, random_state=4).fit(X)
+    Y = est.transform(da.from_array(X, chunks=(CHUNKS, 7)))
     assert_array_equal(Y.compute(), est.transform(X))
 
 

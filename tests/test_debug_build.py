@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from ntkfast import _exact, _sketch
+from ntkfast import _exact, _polysketch, _sketch
 
 DEBUG = os.environ.get("NTKFAST_DEBUG_CYTHON", "0") not in ("", "0")
 
@@ -20,7 +20,7 @@ DEBUG = os.environ.get("NTKFAST_DEBUG_CYTHON", "0") not in ("", "0")
 def test_every_extension_is_a_checked_build():
     # The compiled code is split by subject; one cythonize call gives both modules the same
     # directives, and each reports the switch it was built with.
-    assert _sketch.DEBUG_BUILD and _exact.DEBUG_BUILD
+    assert _sketch.DEBUG_BUILD and _exact.DEBUG_BUILD and _polysketch.DEBUG_BUILD
 
 
 @pytest.mark.skipif(not DEBUG, reason="run against a NTKFAST_DEBUG_CYTHON=1 build (see .ci/run)")

@@ -86,6 +86,7 @@ COMMON = {
 EXPECTED_FAILED = {
     "ArcCosineFeatures": dict(COMMON),
     "NTKRandomFeatures": dict(COMMON),
+    "NTKSketch": dict(COMMON),
     "NTKRidge": dict(COMMON),
     "NTKRidgeClassifier": {
         **COMMON,
@@ -99,6 +100,8 @@ EXPECTED_FAILED = {
 ESTIMATORS = [
     ntkfast.ArcCosineFeatures(n_components=32, random_state=0),
     ntkfast.NTKRandomFeatures(depth=2, n_components=32, random_state=0),
+    ntkfast.NTKSketch(depth=2, n_components=32, degree=3, random_state=0),
+    ntkfast.NTKSketch(depth=3, n_components=32, degree=5, method="direct", random_state=0),
     ntkfast.NTKRidge(n_components=32, random_state=0),
     ntkfast.NTKRidgeClassifier(n_components=32, random_state=0),
     ntkfast.ExactNTKRidge(),
@@ -112,18 +115,27 @@ FORCE_N_COMPONENTS_1 = (
     "check_fit2d_predict1d", "check_fit1d",
 )
 KEPT_N_COMPONENTS = 2   # the smallest width accepted: one ReLU and one sketch feature
+# NTKSketch's smallest width: one feature phi_h and an even TensorSRHT (two).
+KEPT_BY_CLASS = {"NTKSketch": 3}
 _KEEPING = {}
+
+
+def _kept_width(cls):
+    return KEPT_BY_CLASS.get(cls.__name__, KEPT_N_COMPONENTS)
 
 
 def _keeping_n_components(estimator):
     """The same estimator, as an instance of a subclass whose ``n_components = 1`` becomes
-    ``KEPT_N_COMPONENTS``; nothing else differs (``clone`` keeps the subclass)."""
+    ``KEPT_N_COMPONENTS`` (``KEPT_BY_CLASS``); nothing else differs (``clone`` keeps the
+    subclass)."""
     cls = type(estimator)
     if cls not in _KEEPING:
+        kept_width = _kept_width(cls)
+
         class Kept(cls):
             def __setattr__(self, name, value):
                 if name == "n_components" and value == 1:
-                    value = KEPT_N_COMPONENTS
+                    value = kept_width
                 super().__setattr__(name, value)
         Kept.__name__ = Kept.__qualname__ = cls.__name__
         _KEEPING[cls] = Kept
@@ -178,11 +190,14 @@ def test_n_components_1_is_refused_and_kept_is_accepted(estimator):
     """Why the detour: ntkfast refuses the width the checks set, and accepts the kept one."""
     X = np.random.default_rng(0).uniform(size=(20, 3))
     y = np.arange(20) % 2
-    with pytest.raises(ValueError, match=r"^n_components: expected an integer >= 2, got 1$"):
+    width = _kept_width(type(estimator))
+    with pytest.raises(ValueError, match=rf"^n_components: expected an integer >= {width}, got 1$"):
         clone(estimator).set_params(n_components=1).fit(X, y)
+    with pytest.raises(ValueError, match=rf"^n_components: expected an integer >= {width}, got {width - 1}$"):
+        clone(estimator).set_params(n_components=width - 1).fit(X, y)
     kept = _keeping_n_components(estimator)
     kept.n_components = 1
-    assert kept.get_params()["n_components"] == KEPT_N_COMPONENTS
+    assert kept.get_params()["n_components"] == width
     kept.fit(X, y)
 
 

@@ -272,3 +272,41 @@ def spectrum_to_real(const double complex[:, ::1] spec, Py_ssize_t D):
         for i in range(s.shape[0]):
             ntkfast.spectrum_to_real_row_d(&s[i, 0], D, &o[i, 0])
     return out
+
+
+def srht_sample(const floating[:, ::1] U, const Py_ssize_t[::1] freq, double scale,
+                int n_threads=2):
+    """SRHT of every row of U (n, k) at the frequencies freq (the TensorSRHT of a row with
+    e1): batched rfft by scipy.fft, then ntkfast's nogil sampling, row by row."""
+    cdef Py_ssize_t n = U.shape[0], k = U.shape[1], m = freq.shape[0], i
+    real = np.float32 if floating is float else np.float64
+    spec = scipy.fft.rfft(np.asarray(U), axis=1, workers=n_threads).view(real)
+    cdef const floating[:, ::1] a = spec
+    out = np.empty((n, 2 * m), dtype=real)
+    cdef floating[:, ::1] o = out
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            if floating is float:
+                ntkfast.srht_sample_row_f(&a[i, 0], k, &freq[0], m, <float>scale, &o[i, 0])
+            else:
+                ntkfast.srht_sample_row_d(&a[i, 0], k, &freq[0], m, scale, &o[i, 0])
+    return out
+
+
+def dual_count_sketch(const floating[:, ::1] X, const Py_ssize_t[::1] idx_a,
+                      const floating[::1] w_a, Py_ssize_t n_a, const Py_ssize_t[::1] idx_b,
+                      const floating[::1] w_b, Py_ssize_t n_b, int n_threads=2):
+    """Two weighted CountSketches of every row of X in one nogil pass per row."""
+    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], i
+    real = np.float32 if floating is float else np.float64
+    out_a, out_b = np.empty((n, n_a), dtype=real), np.empty((n, n_b), dtype=real)
+    cdef floating[:, ::1] oa = out_a, ob = out_b
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            if floating is float:
+                ntkfast.dual_count_sketch_row_f(&X[i, 0], k, &idx_a[0], &w_a[0], &oa[i, 0], n_a,
+                                                &idx_b[0], &w_b[0], &ob[i, 0], n_b)
+            else:
+                ntkfast.dual_count_sketch_row_d(&X[i, 0], k, &idx_a[0], &w_a[0], &oa[i, 0], n_a,
+                                                &idx_b[0], &w_b[0], &ob[i, 0], n_b)
+    return out_a, out_b

@@ -16,11 +16,11 @@ import threading
 
 import numpy as np
 
-from .. import _sketch
+from .. import _polysketch, _sketch
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
 from .validation import STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
 
-__all__ = ["ArcCosineMap", "NTKMap", "FeatureMap", "structured_row_norms"]
+__all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "FeatureMap", "polysketch_plan", "structured_row_norms"]
 
 
 class FeatureMap:
@@ -410,3 +410,262 @@ def of(estimator):
     if get is None:
         raise TypeError(f"expected an ntkfast feature transformer, got {type(estimator).__name__}")
     return get()
+
+
+def polysketch_plan(degrees, tree_depth):
+    """The TensorSRHT products that PolySketch computes for the tensor powers ``degrees``.
+
+    The tree has ``p = 2**tree_depth`` leaves; node ``(l, i)`` (level ``l >= 1``, index
+    ``i < p / 2**l``) multiplies its children ``(l - 1, 2i)`` and ``(l - 1, 2i + 1)``.  The
+    power ``x^(j)`` is the root with the input ``x`` at the first ``j`` leaves and the unit
+    vector ``e1`` at the others; a subtree of ``e1`` leaves is ``e1`` itself (exactly:
+    ``<e1, e1> = 1``), so a node whose right child is such a subtree is the SRHT of its left
+    child alone.  A node value is named ``(l, i, a)``, ``a`` the number of ``x`` leaves in
+    it: nodes full of ``x`` are shared by every power that needs them.
+
+    Returns a list of ``(key, left, right)`` in the order of computation, ``right`` None for
+    the SRHT of the left child alone; ``(0, i, 1)`` is the input.
+    """
+    ops, seen = [], set()
+
+    def need(l, i, a):
+        key = (l, i, a)
+        if l == 0 or key in seen:
+            return key
+        half = 1 << (l - 1)
+        left = need(l - 1, 2 * i, min(a, half))
+        right = need(l - 1, 2 * i + 1, a - half) if a > half else None
+        seen.add(key)
+        ops.append((key, left, right))
+        return key
+
+    for j in degrees:
+        need(tree_depth, 0, j)
+    return ops
+
+
+class NTKSketchMap(FeatureMap):
+    """NTK Sketch (SPEC section 8): the NTK recursion on unit vectors with the arc-cosine
+    functions replaced by polynomials with non-negative coefficients, whose features are
+    PolySketches; the row is then multiplied by ``||x||``.
+
+    Per layer ``h`` (``phi_0 = psi_0 = x / ||x||``, ``k`` the width of ``phi_{h-1}``):
+
+    * ``Q^j(phi_{h-1})``, ``j <= q``: PolySketch of the j-th tensor power, the root of a
+      binary tree of TensorSRHTs of width ``s`` (:func:`polysketch_plan`), with the signs
+      and frequencies ``leaf_*`` (level 1, factors of width ``k``) and ``node_*`` (levels
+      2.., factors of width ``s``), ``(n_nodes, 2, ...)``: left and right factor;
+    * ``z = [1, Q^1, ..., Q^q]`` and ``phi_h = CS_1(sqrt(c) z)``, ``a_h = CS_0(sqrt(b) z)``:
+      two CountSketches to ``m1`` buckets whose weights carry the square roots of the
+      coefficients of ``P1`` (``c``) and ``P0`` (``b``) per block of ``z``;
+    * ``psi_h = [phi_h, TensorSRHT(psi_{h-1}, a_h)]`` (width ``m1 + ms``).
+
+    Degrees whose coefficients are zero in both polynomials are not computed.
+
+    ``n_sketch == 0`` is the direct map (``NTKSketch(method="direct")``, the authors'
+    ``ntk_sketch.py``): one polynomial ``relu_coefs`` of the whole NTK on unit rows, one tree
+    and ``phi = CS(sqrt(c) z)`` of width ``n_relu``, times ``||x||``; ``step_coefs`` is
+    empty, the per-layer lists hold one entry and the lists of the tangent term none.
+    """
+
+    def __init__(self, n_features, n_relu, n_sketch, n_poly, dtype, relu_coefs, step_coefs,
+                 leaf_signs, leaf_freqs, node_signs, node_freqs, relu_hash, relu_signs,
+                 step_hash, step_signs, sketch_signs, sketch_freqs, step_sketch_signs,
+                 step_sketch_freqs):
+        dtype = np.dtype(dtype)
+        d, m1, ms, s = n_features, n_relu, n_sketch, n_poly
+        for name, v, lo in (("n_relu_", m1, 1), ("n_sketch_", ms, 0), ("n_poly_", s, 2)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
+        if ms % 2 or s % 2:
+            raise ValueError(f"n_sketch_, n_poly_: expected even widths (TensorSRHT), got {ms}, {s}")
+        direct = ms == 0
+        c = np.array(relu_coefs, dtype=np.float64)
+        if c.ndim != 1 or c.shape[0] < 3 or not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise ValueError(f"relu_coefs_: expected a 1-D array of at least 3 finite values >= 0 "
+                             f"(degree >= 2), got {c!r}")
+        q = c.shape[0] - 1
+        b = np.array(step_coefs, dtype=np.float64)
+        want = 0 if direct else q + 1
+        if b.shape != (want,) or not np.all(np.isfinite(b)) or np.any(b < 0):
+            raise ValueError(f"step_coefs_: expected a 1-D array of {want} finite values >= 0 "
+                             f"({'none for the direct map' if direct else 'the degree of relu_coefs_'}), got {b!r}")
+        coefs = [c, b if not direct else np.zeros(q + 1)]
+        T = (q - 1).bit_length()
+        p = 1 << T
+        depth = len(relu_hash) if isinstance(relu_hash, (list, tuple)) else 0
+        if depth < 1 or (direct and depth != 1):
+            raise ValueError(f"relu_hash_: expected {'one layer (the direct map)' if direct else 'at least one layer'}, "
+                             f"got {depth}")
+        lists = dict(leaf_signs_=leaf_signs, leaf_freqs_=leaf_freqs, node_signs_=node_signs,
+                     node_freqs_=node_freqs, relu_signs_=relu_signs, step_hash_=step_hash,
+                     step_signs_=step_signs, sketch_signs_=sketch_signs, sketch_freqs_=sketch_freqs,
+                     step_sketch_signs_=step_sketch_signs, step_sketch_freqs_=step_sketch_freqs)
+        tangent = ("step_hash_", "step_signs_", "sketch_signs_", "sketch_freqs_", "step_sketch_signs_",
+                   "step_sketch_freqs_")
+        for name, values in lists.items():
+            n_lists = 0 if direct and name in tangent else depth
+            if not isinstance(values, (list, tuple)) or len(values) != n_lists:
+                raise ValueError(f"{name}: expected a list of {n_lists} arrays (one per layer), got "
+                                 f"{type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}")
+        self.degrees = [j for j in range(1, q + 1) if coefs[0][j] > 0 or coefs[1][j] > 0]
+        self.plan = polysketch_plan(self.degrees, T)
+        width_z = 1 + q * s
+        self._layers = []
+        k, k_psi = d, d
+        for h in range(depth):
+            leaves = self._tree_level(leaf_signs[h], leaf_freqs[h], p // 2, k, s, f"[{h}]", "leaf")
+            nodes = self._tree_level(node_signs[h], node_freqs[h], p // 2 - 1, s, s, f"[{h}]", "node")
+            ri, rs = check_hash(relu_hash[h], relu_signs[h], width_z, m1,
+                                f"relu_hash_[{h}]", f"relu_signs_[{h}]")
+            if direct:
+                self._layers.append((leaves, nodes, ri, rs) + (None,) * 6 + (k, k_psi))
+                break
+            ti, ts = check_hash(step_hash[h], step_signs[h], width_z, m1,
+                                f"step_hash_[{h}]", f"step_signs_[{h}]")
+            si, ss = check_srht(sketch_freqs[h], sketch_signs[h], k_psi, ms // 2,
+                                f"sketch_freqs_[{h}]", f"sketch_signs_[{h}]")
+            ai, as_ = check_srht(step_sketch_freqs[h], step_sketch_signs[h], m1, ms // 2,
+                                 f"step_sketch_freqs_[{h}]", f"step_sketch_signs_[{h}]")
+            self._layers.append((leaves, nodes, ri, rs, ti, ts, si, ss, ai, as_, k, k_psi))
+            k, k_psi = m1, m1 + ms
+        # The weights of the two CountSketches: sign * sqrt(coefficient) per block of z.
+        block = np.concatenate([[0], np.repeat(np.arange(1, q + 1), s)])
+        self._roots = (np.sqrt(coefs[0])[block], np.sqrt(coefs[1])[block])
+        n_values = len(self.plan)
+        d_max = max(d, m1 + ms)
+        # z, the tree's node values and their signed spectra (at most two per node), phi,
+        # a_h, psi, the unit rows, the signed rows and spectra of the TensorSRHT.
+        per_row = (width_z + n_values * s + 2 * n_values * (max(d, m1, s) + 2) + 2 * m1
+                   + 2 * (m1 + ms) + d + 3 * (d_max + 2))
+        super().__init__(d, m1 + ms, dtype, per_row)
+        self.depth, self.degree, self.n_relu, self.n_sketch, self.n_poly = depth, q, m1, ms, s
+        self.tree_depth, self.direct = T, direct
+        self.compiled(dtype)
+
+    @staticmethod
+    def _tree_level(signs, freqs, n_nodes, k, s, where, what):
+        """Validated ``(signs (n_nodes, 2, k) as float64, freqs (n_nodes, 2, s/2) intp)``."""
+        signs_name, freqs_name = f"{what}_signs_{where}", f"{what}_freqs_{where}"
+        for name, a, shape in ((signs_name, signs, (n_nodes, 2, k)), (freqs_name, freqs, (n_nodes, 2, s // 2))):
+            if not isinstance(a, np.ndarray) or a.shape != shape:
+                raise ValueError(f"{name}: expected an array of shape {shape}, got "
+                                 f"{getattr(a, 'shape', type(a).__name__)}")
+        out_s = np.empty((n_nodes, 2, k))
+        out_f = np.empty((n_nodes, 2, s // 2), dtype=np.intp)
+        for i in range(n_nodes):
+            for side in range(2):
+                out_f[i, side], out_s[i, side] = check_srht(freqs[i, side], signs[i, side], k, s // 2,
+                                                            freqs_name, signs_name)
+        return out_s, out_f
+
+    def _compile(self, dtype):
+        wa, wb = self._roots
+        layers = []
+        for leaves, nodes, ri, rs, ti, ts, si, ss, ai, as_, k, k_psi in self._layers:
+            tree = ((leaves[0].astype(dtype), leaves[1]), (nodes[0].astype(dtype), nodes[1]),
+                    ri, (rs * wa).astype(dtype))
+            if self.direct:
+                layers.append(tree + (None,) * 6 + (k, k_psi))
+                continue
+            layers.append(tree + (ti, (ts * wb).astype(dtype),
+                                  si, ss.astype(dtype), ai, as_.astype(dtype), k, k_psi))
+        return layers
+
+    def workspace(self, rows, dtype, n_threads):
+        """Arrays made on first use by each batch size (a dict: name -> array), reused by
+        every batch of a transform."""
+        return {"rows": rows}
+
+    @staticmethod
+    def _buffer(ws, name, R, width, dtype):
+        a = ws.get(name)
+        if a is None or a.shape[1] != width or a.dtype != dtype:
+            a = ws[name] = np.empty((ws["rows"], width), dtype=dtype)
+        return a[:R]
+
+    def _spectrum(self, ws, name, value, signs, n_threads):
+        """rfft of ``signs * value`` (rows), in work arrays named after ``name`` and the width
+        (each spectrum is consumed before the next one of its name is computed)."""
+        R, k = value.shape
+        dtype = value.dtype
+        buf = self._buffer(ws, ("signed", k), R, k, dtype)
+        _sketch.sign_rows(value, signs, buf, n_threads)
+        spec = self._buffer(ws, ("spec", name, k), R, k // 2 + 1, complex_dtype(dtype))
+        rfft_rows(buf, spec, fft_threads(n_threads, R, k))
+        real = np.float32 if dtype == np.float32 else np.float64
+        return spec.view(real)
+
+    def polysketch(self, x, layer, ws, n_threads, z):
+        """The PolySketch powers of ``x`` (rows) into ``z[:, 1 + (j - 1) s: 1 + j s]``."""
+        (leaf_s, leaf_f), (node_s, node_f) = layer[0], layer[1]
+        s, T, R = self.n_poly, self.tree_depth, x.shape[0]
+        values, spectra = {}, {}
+        scale = np.sqrt(2.0 / s)
+
+        def spectrum(name, value, signs):
+            # A child's signed spectrum is computed once per batch: the leaves x of a node
+            # and its full subtrees feed several powers (e.g. (1, 0, 2) feeds x^2, x^3, x^4).
+            if name not in spectra:
+                spectra[name] = self._spectrum(ws, name, value, signs, n_threads)
+            return spectra[name]
+
+        for key, left, right in self.plan:
+            l, i, a = key
+            # the node's factors: level 1 in leaf_*, levels 2.. in node_* (level by level)
+            if l == 1:
+                signs, freqs = leaf_s[i], leaf_f[i]
+            else:
+                off = sum((1 << T) >> ll for ll in range(2, l))
+                signs, freqs = node_s[off + i], node_f[off + i]
+            if l == T:
+                dest, col0 = z, 1 + (a - 1) * s
+            else:
+                dest, col0 = self._buffer(ws, ("value",) + key, R, s, x.dtype), 0
+            lv = x if left[0] == 0 else values[left]
+            spec_l = spectrum((l, i, 0, left), lv, signs[0])
+            if right is None:  # the right subtree is e1: its signed DFT is signs[1][0]
+                _polysketch.srht_sample_rows(spec_l, lv.shape[1], freqs[0], scale * signs[1][0],
+                                             dest, col0, n_threads)
+            else:
+                rv = x if right[0] == 0 else values[right]
+                spec_r = spectrum((l, i, 1, right), rv, signs[1])
+                _sketch.srht_combine_rows(spec_l, lv.shape[1], freqs[0], spec_r, rv.shape[1], freqs[1],
+                                          scale, dest, col0, n_threads)
+            values[key] = dest[:, col0:col0 + s] if l == T else dest
+        return z
+
+    def run(self, Xb, out, compiled, ws, n_threads):
+        dtype = Xb.dtype
+        R = Xb.shape[0]
+        m1, ms, s, q = self.n_relu, self.n_sketch, self.n_poly, self.degree
+        norms = np.sqrt(np.add.reduce(Xb * Xb, axis=1))
+        x = self._buffer(ws, "unit", R, self.n_features, dtype)
+        np.divide(Xb, np.where(norms > 0, norms, 1)[:, None], out=x)
+        z = self._buffer(ws, "z", R, 1 + q * s, dtype)
+        z[:, 0] = 1
+        for j in range(1, q + 1):
+            if j not in self.degrees:  # weight zero in both sketches: any finite value
+                z[:, 1 + (j - 1) * s:1 + j * s] = 0
+        if self.direct:  # one polynomial of the whole NTK, one CountSketch
+            ri, rw = compiled[0][2:4]
+            self.polysketch(x, compiled[0], ws, n_threads, z)
+            _sketch.count_sketch_rows(z, ri, rw, out, m1, n_threads)
+            out *= norms.astype(dtype, copy=False)[:, None]
+            return
+        step = self._buffer(ws, "step", R, m1, dtype)
+        phi, psi = x, x
+        for h, layer in enumerate(compiled):
+            ri, rw, ti, tw, si, ss, ai, as_, k, k_psi = layer[2:]
+            dest = out if h == self.depth - 1 else self._buffer(ws, ("psi", h % 2), R, m1 + ms, dtype)
+            self.polysketch(phi, layer, ws, n_threads, z)
+            _polysketch.dual_count_sketch_rows(z, ri, rw, dest, m1, ti, tw, step, m1, n_threads)
+            spec_psi = self._spectrum(ws, "L", psi, ss, n_threads)
+            spec_step = self._spectrum(ws, "R", step, as_, n_threads)
+            _sketch.srht_combine_rows(spec_psi, k_psi, si, spec_step, m1, ai, np.sqrt(2.0 / ms),
+                                      dest, m1, n_threads)
+            if h < self.depth - 1:  # the next PolySketch signs and FFTs contiguous rows
+                phi = self._buffer(ws, "phi", R, m1, dtype)
+                phi[...] = dest[:, :m1]
+            psi = dest
+        out *= norms.astype(dtype, copy=False)[:, None]

@@ -775,3 +775,21 @@ def human_bytes(n_bytes):
         if n < 1024 or unit == "PiB":
             return f"{n:.1f} {unit}"
         n /= 1024
+
+
+class EvenWidth(Constraint):
+    """None (a default width) or an even integer in ``[2, maximum(checked)]`` (a TensorSRHT
+    width: real and imaginary parts of ``width / 2`` frequencies)."""
+
+    def __init__(self, maximum=None):
+        self.maximum = maximum
+
+    def check(self, value, name, checked):
+        if value is None:
+            return None
+        maximum = self.maximum(checked) if callable(self.maximum) else self.maximum
+        value = check_int(value, name, 2, maximum)
+        if value % 2:
+            raise ValueError(f"{name}: expected an even integer (real and imaginary parts of "
+                             f"{name} / 2 frequencies), got {value}")
+        return value
