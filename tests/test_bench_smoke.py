@@ -81,3 +81,28 @@ def test_projection_pareto_runs(tmp_path):
         assert 0 < float(r[5].split("±")[0]) < 10 and float(r[6]) > 0 and float(r[7]) > 0
     assert any(r[8].strip() == "*" for r in rows)
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+CASP_GAP = os.path.join(ROOT, "bench", "casp_gap.py")
+CASP_CSV = os.path.join(os.path.dirname(ROOT), "shared", "data", "CASP.csv")
+
+
+@pytest.mark.skipif(not os.path.exists(CASP_GAP), reason="bench/ is not shipped with the package")
+@pytest.mark.skipif(not os.path.exists(CASP_CSV), reason="the CASP data set is not shipped")
+def test_casp_gap_quick_runs():
+    # 600 / 300 rows, widths 256 and 512, two constructions: a few seconds.  The script
+    # checks its own dual solves against NTKRidge (cv_mse_ and predict) on stderr.
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_WAIT_POLICY="passive")
+    res = subprocess.run([sys.executable, CASP_GAP, "--quick", "--data", CASP_CSV], env=env,
+                         check=True, capture_output=True, text=True, timeout=300)
+    out = res.stdout
+    for text in ("Command:", "load average", "| ExactNTKRidge |", "| gaussian/countsketch | 256 |",
+                 "| gaussian/srht | 512 |", "oracle (test set)", "At the end:"):
+        assert text in out, text
+    assert "nan" not in out.lower()
+    checks = [float(line.split(":")[1]) for line in res.stderr.splitlines()
+              if "cv_mse_ check" in line]
+    assert checks and max(checks) < 1e-8
+    refit = [line for line in out.splitlines() if line.startswith("| NTKRidge gaussian/countsketch 256 |")]
+    assert len(refit) == 1 and float(refit[0].rstrip(" |").split("|")[-1]) < 1e-8
