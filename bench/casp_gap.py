@@ -19,6 +19,8 @@ Models, all at ``--depth`` (2):
 * ``NTKRidge(depth, n_components=w, alpha=--alphas, random_state=s, projection=p, sketch=k)``
   for every construction ``p/k`` of ``--constructions``, width of ``--widths`` and ``s`` of
   ``--seeds``: test MSE, chosen alpha, ``fit`` time (the library's own hold-out choice).
+  ``ntksketch/layers`` and ``ntksketch/direct``: ``NTKSketch(method=...)`` features with the
+  same ridge, hold-out rows and alphas, solved here (NTKSketch is a transformer only).
 
 ``--diagnose p/k/w`` (diagnostic only): for those ``NTKRidge`` fits of the first seed, and
 for the exact model, the features of the fitted model (``features_``: the same draw) give
@@ -147,6 +149,25 @@ def features_diagnostic(model, X, y, Xt, yt, val, fine):
             "or_test": test[i_or], "test_path": test, "check": check, "cv_path": cv}
 
 
+def ntk_sketch_model(method, w, s, X, y, Xt, yt, depth, alphas, val):
+    """``NTKSketch(depth, n_components=w, method=method, random_state=s)`` features with the
+    ridge of ``NTKRidge`` (an intercept: features centred on the rows they are fitted on),
+    its alpha chosen on the same held-out rows ``val``, refitted on all rows (dual solves:
+    fewer rows than features).  NTKSketch is a transformer only, so the ridge is this
+    script's (the dual systems ``features_diagnostic`` checks against ``NTKRidge``)."""
+    t0 = time.perf_counter()
+    sk = ntkfast.NTKSketch(depth=depth, n_components=w, method=method, random_state=s).fit(X)
+    F, Ft = sk.transform(X), sk.transform(Xt)
+    tr = ~val
+    P = F[tr] - F[tr].mean(axis=0)
+    cv = path_mse(P @ P.T, (F[val] - F[tr].mean(axis=0)) @ P.T, y[tr], y[val], alphas)
+    alpha = alphas[int(np.argmin(cv))]
+    mu = F.mean(axis=0)
+    P, Pt = F - mu, Ft - mu
+    pred = (Pt @ P.T) @ solve(P @ P.T, y, alpha) + y.mean()
+    return alpha, float(np.mean((pred - yt) ** 2)), time.perf_counter() - t0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=DEFAULT_DATA)
@@ -200,6 +221,12 @@ def main(argv=None):
                 if f"{cons}/{w}" in args.skip:
                     continue
                 for s in args.seeds:
+                    if proj == "ntksketch":  # NTKSketch features, method sk ("layers"/"direct")
+                        a, mse, seconds = ntk_sketch_model(sk, w, s, X, y, Xt, yt, args.depth, alphas, val)
+                        rows.append((cons, w, s, a, mse * var, seconds, load1()))
+                        log(f"  {cons} {w} seed {s}: alpha {a:g}, test MSE {mse * var:.3f}, "
+                            f"{seconds:.1f} s, load {load1()}")
+                        continue
                     model = ntkfast.NTKRidge(depth=args.depth, n_components=w, alpha=alphas,
                                              random_state=s, projection=proj, sketch=sk)
                     t0 = time.perf_counter()
