@@ -436,14 +436,21 @@ cdef const void* _weights_for(PackedWeights w, bint is_double, str where, str na
     if w.is_double != is_double:
         raise ValueError(f"{where}: {name}: expected {'float64' if is_double else 'float32'} "
                          f"packed weights (the dtype of the data), got {w.dtype}")
-    # The memoryviews are released on return; the panels stay where they are, owned by
-    # w._data, which the caller's reference to w keeps alive.
+    return _first_element(w._data, is_double)
+
+
+cdef const void* _first_element(object data, bint is_double) except NULL:
+    """Pointer to the first element of a private 1-D float64 (is_double) or float32 array.
+
+    The memoryviews are released on return; the data stays where it is, owned by the
+    object that holds ``data`` (PackedWeights, StructuredProjection), which the caller's
+    reference keeps alive."""
     cdef const double[::1] d
     cdef const float[::1] f
     if is_double:
-        d = w._data
+        d = data
         return <const void*>&d[0]
-    f = w._data
+    f = data
     return <const void*>&f[0]
 
 
@@ -742,13 +749,7 @@ cdef const void* _diag_for(StructuredProjection proj, bint is_double, str where)
     if proj.is_double != is_double:
         raise ValueError(f"{where}: projection: expected {'float64' if is_double else 'float32'} "
                          f"diagonals (the dtype of the data), got {proj.dtype}")
-    cdef const double[::1] d
-    cdef const float[::1] f
-    if is_double:
-        d = proj._diag
-        return <const void*>&d[0]
-    f = proj._diag
-    return <const void*>&f[0]
+    return _first_element(proj._diag, is_double)
 
 
 cdef const Py_ssize_t* _perm_for(StructuredProjection proj):
