@@ -106,3 +106,29 @@ def test_casp_gap_quick_runs():
     assert checks and max(checks) < 1e-8
     refit = [line for line in out.splitlines() if line.startswith("| NTKRidge gaussian/countsketch 256 |")]
     assert len(refit) == 1 and float(refit[0].rstrip(" |").split("|")[-1]) < 1e-8
+
+
+CLAIMS = os.path.join(ROOT, "bench", "claims.py")
+
+
+@pytest.mark.skipif(not os.path.exists(CLAIMS), reason="bench/ is not shipped with the package")
+def test_claims_quick_runs():
+    # Every section on tiny sizes (a few seconds); the numpy NTK recursion must agree with
+    # ntk_kernel (the "max rel. diff" column), no timing is checked.
+    pytest.importorskip("sklearn")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_WAIT_POLICY="passive")
+    res = subprocess.run([sys.executable, CLAIMS, "--quick", "--repeat", "1"], env=env,
+                         check=True, capture_output=True, text=True, timeout=300)
+    text = res.stdout
+    for heading in ("## 1. `ArcCosineFeatures", "## 2. `tensor_sketch", "## 3. `ntk_kernel",
+                    "load average", "At the end"):
+        assert heading in text
+    assert "nan" not in text.lower()
+    section = text.split("## 3. `ntk_kernel", 1)[1]
+    ntk_rows = [line.split("|") for line in section.splitlines()
+                if line.startswith("| ") and "float" in line]
+    assert ntk_rows
+    for cells in ntk_rows:
+        tol = 1e-3 if "float32" in cells[3] else 1e-6
+        assert float(cells[11]) < tol, cells
