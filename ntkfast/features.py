@@ -124,7 +124,7 @@ def _structured_projection(rng, projection, k, m):
     first m is drawn again, so that no feature is decided by rounding.
 
     Returns ``(diagonals (blocks, stages, p) float64, permutations (blocks, stages, p) intp
-    or None, norms)``, ``norms[j] = ||M_j[:k]||`` of the m rows.
+    or None)``.
     """
     p = structured_block_size(k)
     nb = -(-m // p)
@@ -557,7 +557,9 @@ class NTKRandomFeatures(_FeatureTransformer):
         of a block are dependent, which raises the error at a given width.  ``"sorf"``:
         ``M = H D3 H D2 H D1`` (random signs; Yu et al. 2016): orthogonal rows, the lowest
         error at a given width.  Their directions are only nearly uniform; the first layer
-        projects a Haar-rotated input (``d_1^2`` more per row), which makes its rows'
+        projects a Haar-rotated input (a dense ``d_1 x d_1`` product per row: negligible for
+        tens or hundreds of columns, more than the Gaussian layer it replaces once ``d_1``
+        exceeds about ``m1 + m0``), which makes its rows'
         directions exactly uniform, so that layer is unbiased for any input; the inner
         layers (inputs: ReLU features) are not proven unbiased; their bias is measured below
         the error of a 300-seed mean in tests/test_structured.py and bench/projection_pareto.py.
@@ -733,8 +735,10 @@ class NTKRandomFeatures(_FeatureTransformer):
         projection = params["projection"]
         structured = projection != "gaussian"
         n_weights = (d + e + (depth - 1) * (m1 + e)) * (m1 + m0)
-        if structured:  # diagonals (and permutations) of 2-3 stages per block
+        if structured:  # diagonals (and permutations) of 2-3 stages per block; sorf's rotation
             n_weights = depth * 8 * (max(d + e, m1 + e) + max(m1, m0))
+            if projection == "sorf":
+                n_weights += (d + e) ** 2
         # The message names the parameters that set the widths: step_components only when given.
         what = (f"n_components: {depth} layer(s) of {m1} features on {d} inputs"
                 if params.get("step_components") is None or not ntk else
