@@ -145,17 +145,20 @@ def headline(args):
     print()
     print("| depth | projection | sketch | rel. error | wall (s) | CPU (s) | wall ratio | CPU ratio | error ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
+    widths = args.headline_widths or [nc]
     for depth in args.depths:
         K = ntkfast.ntk_kernel(G, depth=depth)
         base = None
         for projection in args.projections:
             for sketch in args.sketches:
-                e, _ = kernel_error(G, K, depth, nc, projection, sketch, 3)
-                t, c = transform_time(X32, depth, nc, projection, sketch, args.repeat, args.threads)
-                if base is None:
-                    base = (e, t, c)
-                print(f"| {depth} | {projection} | {sketch} | {e:.4f} | {t:.2f} | {c:.2f} | {t / base[1]:.2f} "
-                      f"| {c / base[2]:.2f} | {e / base[0]:.2f} |", flush=True)
+                for w in ([nc] if base is None else widths):
+                    e, _ = kernel_error(G, K, depth, w, projection, sketch, 3)
+                    t, c = transform_time(X32, depth, w, projection, sketch, args.repeat, args.threads)
+                    if base is None:
+                        base = (e, t, c)
+                    name = sketch if w == nc else f"{sketch}, {w} dims"
+                    print(f"| {depth} | {projection} | {name} | {e:.4f} | {t:.2f} | {c:.2f} | {t / base[1]:.2f} "
+                          f"| {c / base[2]:.2f} | {e / base[0]:.2f} |", flush=True)
     print()
     W.print_run_end()
 
@@ -176,6 +179,8 @@ def main():
     p.add_argument("--plot", default=None, help="PNG of error against time")
     p.add_argument("--headline", action="store_true", help="the issue's n = 100,000 setting")
     p.add_argument("--headline-n", type=int, default=100_000)
+    p.add_argument("--headline-widths", type=int, nargs="+", default=None,
+                   help="with --headline: widths of the constructions after the baseline (default 4096)")
     args = p.parse_args()
     (headline if args.headline else study)(args)
 

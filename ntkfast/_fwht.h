@@ -125,7 +125,7 @@ static void ntkfast_structured_row_##SFX(const T *x, ptrdiff_t k, const T *diag,
                                          T *out, T *work)                                \
 {                                                                                        \
     for (ptrdiff_t b = 0; b < n_blocks; b++) {                                           \
-        T *restrict v = work, *restrict u = work + p;                                    \
+        T *v = work, *u = work + p; /* swapped below: not restrict */                    \
         for (ptrdiff_t s = 0; s < n_stages; s++) {                                       \
             const T *restrict dg = diag + (b * n_stages + s) * p;                        \
             const ptrdiff_t *pm = perm ? perm + (b * n_stages + s) * p : NULL;           \
@@ -142,7 +142,7 @@ static void ntkfast_structured_row_##SFX(const T *x, ptrdiff_t k, const T *diag,
             } else if (pm) {                                                             \
                 for (ptrdiff_t t = 0; t < p; t++)                                        \
                     u[t] = dg[t] * v[pm[t]];                                             \
-                T *restrict w = v;                                                       \
+                T *w = v;                                                                \
                 v = u;                                                                   \
                 u = w;                                                                   \
             } else {                                                                     \
