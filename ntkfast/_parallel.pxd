@@ -1,6 +1,7 @@
-# Thread-count helpers shared by the compiled modules (_exact.pyx, _sketch.pyx): inline, so
-# that each module compiles its own copy from this one source and no module imports another
-# at run time for them.  OpenMP itself is reached only through _openmp.pxd.
+# Helpers shared by the compiled modules (_exact.pyx, _sketch.pyx, _polysketch.pyx): thread
+# counts and the drivers' index checks.  Inline, so that each module compiles its own copy
+# from this one source and no module imports another at run time for them.  OpenMP itself
+# is reached only through _openmp.pxd.
 
 # Elementary operations worth one more thread.  Waking a thread costs microseconds on an
 # idle machine but a scheduler time slice (measured: 25-70 ms per call) on a busy one, so
@@ -37,3 +38,25 @@ cdef inline int check_n_threads(int n_threads, str where) except -1:
     if n_threads < 1:
         raise ValueError(f"{where}: n_threads: expected an integer >= 1, got {n_threads}")
     return 0
+
+
+cdef inline object checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
+                                   str name, str what):
+    """A private copy of ``indices`` with every value checked to lie in [0, n_buckets)
+    (``what`` names them in the error: "bucket indices", "indices").
+
+    The copy (O(k), next to O(n k) work) is what the loop reads, so that another Python
+    thread writing into the caller's array while the GIL is released cannot move an index
+    out of range after the check.
+    """
+    cdef Py_ssize_t j, k = indices.shape[0], bad = -1
+    cdef Py_ssize_t[::1] c = indices.copy()
+    with nogil:
+        for j in range(k):
+            if c[j] < 0 or c[j] >= n_buckets:
+                bad = j
+                break
+    if bad >= 0:
+        raise ValueError(f"{where}: {name}: expected {what} in [0, {n_buckets}), "
+                         f"got {c[bad]} at position {bad}")
+    return c

@@ -16,7 +16,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
-from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
+from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, checked_indices, threads_for
 
 CAPI_VERSION = NTKFAST_CAPI_VERSION
 DEBUG_BUILD = bool(NTKFAST_DEBUG_CYTHON)
@@ -57,24 +57,10 @@ cdef void dual_count_sketch_row(const floating* x, Py_ssize_t k,
 # Python-visible drivers (called by ntkfast._engine.feature_maps.NTKSketchMap).
 # --------------------------------------------------------------------------------------
 
-cdef object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
-                             str name):
-    """A private copy of ``indices``, every value checked to lie in [0, n_buckets) (the
-    loops read the copy: another thread cannot move an index after the check)."""
-    cdef Py_ssize_t j, k = indices.shape[0], bad = -1
-    copy = np.empty(k, dtype=np.intp)
-    cdef Py_ssize_t[::1] c = copy
-    with nogil:
-        for j in range(k):
-            c[j] = indices[j]
-        for j in range(k):
-            if c[j] < 0 or c[j] >= n_buckets:
-                bad = j
-                break
-    if bad >= 0:
-        raise ValueError(f"{where}: {name}: expected indices in [0, {n_buckets}), "
-                         f"got {c[bad]} at position {bad}")
-    return copy
+cdef inline object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
+                                    str name):
+    """``checked_indices`` of _parallel.pxd: a private, checked copy of ``indices``."""
+    return checked_indices(indices, n_buckets, where, name, "indices")
 
 
 def srht_sample_rows(const floating[:, ::1] spec_u,   # IN (n, 2 * (ku // 2 + 1)): rfft of a signed row

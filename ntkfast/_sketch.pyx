@@ -23,7 +23,7 @@ from libc.string cimport memset
 
 from ntkfast._capi cimport NTKFAST_CAPI_VERSION
 from ntkfast._openmp cimport NTKFAST_HAVE_OPENMP, omp_get_max_threads, omp_get_thread_num
-from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, threads_for
+from ntkfast._parallel cimport NTKFAST_DEBUG_CYTHON, check_n_threads, checked_indices, threads_for
 
 CAPI_VERSION = NTKFAST_CAPI_VERSION
 DEBUG_BUILD = bool(NTKFAST_DEBUG_CYTHON)
@@ -306,28 +306,10 @@ cdef void scaled_step_row(const floating* z, floating scale, Py_ssize_t m,
 # O(k) per call, next to the O(n k) work.
 # --------------------------------------------------------------------------------------
 
-cdef object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
-                             str name):
-    """A private copy of ``indices`` with every value checked to lie in [0, n_buckets).
-
-    The copy (O(k), next to O(n k) work) is what the loop reads, so that another Python
-    thread writing into the caller's array while the GIL is released cannot move an index
-    out of range after the check.
-    """
-    cdef Py_ssize_t j, k = indices.shape[0], bad = -1
-    copy = np.empty(k, dtype=np.intp)
-    cdef Py_ssize_t[::1] c = copy
-    with nogil:
-        for j in range(k):
-            c[j] = indices[j]
-        for j in range(k):
-            if c[j] < 0 or c[j] >= n_buckets:
-                bad = j
-                break
-    if bad >= 0:
-        raise ValueError(f"{where}: {name}: expected bucket indices in [0, {n_buckets}), "
-                         f"got {c[bad]} at position {bad}")
-    return copy
+cdef inline object _checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_buckets, str where,
+                                    str name):
+    """``checked_indices`` of _parallel.pxd: a private, checked copy of ``indices``."""
+    return checked_indices(indices, n_buckets, where, name, "bucket indices")
 
 
 def count_sketch_rows(const floating[:, ::1] X,             # IN (n, k)
