@@ -107,7 +107,7 @@ def _leverage_rows(rng, m, d):
     return g * (r / norms)[:, None]
 
 
-def _structured_projection(rng, projection, k, m):
+def _structured_projection(rng, projection, k, m, dtype):
     """Draw a structured projection of ``k`` inputs onto ``m`` outputs (SPEC section 3;
     ``ntkfast._sketch.StructuredProjection``): ``ceil(m / p)`` blocks of ``p x p``, ``p`` the
     power of 2 >= k, each the product of its stages ``v <- H_p (D * v[perm])``.
@@ -123,8 +123,9 @@ def _structured_projection(rng, projection, k, m):
     entries are sums of +-1: it happens for small p); a block with such a row among the
     first m is drawn again, so that no feature is decided by rounding.
 
-    Returns ``(diagonals (blocks, stages, p) float64, permutations (blocks, stages, p) intp
-    or None)``.
+    Returns ``(diagonals (blocks, stages, p) in dtype, permutations (blocks, stages, p) intp
+    or None, norms)``, ``norms[j] = ||M_j[:k]||`` (float64) of the first m rows of the matrix
+    of the dtype's diagonals.
     """
     p = structured_block_size(k)
     nb = -(-m // p)
@@ -136,19 +137,22 @@ def _structured_projection(rng, projection, k, m):
         return (2.0 * rng.integers(0, 2, size=(STRUCTURED_STAGES[projection], p)) - 1), None
 
     drawn = [block() for _ in range(nb)]
+    norms = []
     for b in range(nb):
         for _ in range(100):
             rows = min(p, m - b * p)
+            diag_b = drawn[b][0].astype(dtype)
             perm = None if drawn[b][1] is None else drawn[b][1][None]
-            norms = structured_row_norms(drawn[b][0][None], perm, k, rows)
-            if np.all(norms > 1e-9 * norms.max()):
+            block_norms = structured_row_norms(diag_b[None].astype(np.float64), perm, k, rows)
+            if np.all(block_norms > 1e-9 * block_norms.max()):
                 break
             drawn[b] = block()
         else:  # pragma: no cover - needs 100 unlucky draws in a row
             raise RuntimeError(f"projection={projection!r}: no block without a vanishing row in 100 draws")
-    diag = np.stack([d for d, _ in drawn])
+        norms.append(block_norms)
+    diag = np.stack([d for d, _ in drawn]).astype(dtype)
     perm = None if projection != "fastfood" else np.stack([q for _, q in drawn])
-    return diag, perm
+    return diag, perm, np.concatenate(norms)
 
 
 def _haar_rotation(rng, k):
@@ -767,19 +771,18 @@ class NTKRandomFeatures(_FeatureTransformer):
                 # a N(0, I) row (divided by sqrt(p) per ±1/Gaussian stage past the first), or
                 # with leverage sqrt(2 d_h / m1) / ||M_j[:d_h]||: relu(w.x) / ||w|| depends on the
                 # direction of w only, uniform for Gaussian rows (the leverage estimator, SPEC 3).
-                diag, perm = _structured_projection(rng, projection, d_in, max(m1, m0 if ntk else 0))
-                diag = diag.astype(dtype)
+                diag, perm, norms = _structured_projection(rng, projection, d_in, max(m1, m0 if ntk else 0),
+                                                           dtype)
+                norms = norms[:m1]
                 a["projection_diagonals_"].append(diag)
                 if perm is not None:
                     a["projection_permutations_"].append(perm)
                 p = diag.shape[2]
                 if leverage:
-                    norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
                     scales = np.sqrt(2.0 * d_in / m1) / norms
                 elif projection == "sorf":
                     # Rows of nearly uniform direction given chi(d_h)-distributed lengths, as
                     # those of N(0, I) rows (the S of Yu et al.'s ORF).
-                    norms = structured_row_norms(diag.astype(np.float64), perm, d_in, m1)
                     scales = np.sqrt(2.0 / m1) * np.sqrt(rng.chisquare(d_in, size=m1)) / norms
                 else:  # fastfood rows are N(0, p I): made unit-variance
                     scales = np.full(m1, np.sqrt(2.0 / m1) / np.sqrt(float(p)) ** (diag.shape[1] - 1))
