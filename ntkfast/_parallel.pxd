@@ -49,9 +49,15 @@ cdef inline object checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_b
     thread writing into the caller's array while the GIL is released cannot move an index
     out of range after the check.
     """
+    # np.empty, not ``indices.copy()``: a memoryview copy of zero length raises "Invalid
+    # shape in axis 0" (cython.view.array refuses empty shapes), and k = 0 is a valid call.
+    from numpy import empty, intp
     cdef Py_ssize_t j, k = indices.shape[0], bad = -1
-    cdef Py_ssize_t[::1] c = indices.copy()
+    copy = empty(k, dtype=intp)
+    cdef Py_ssize_t[::1] c = copy
     with nogil:
+        for j in range(k):
+            c[j] = indices[j]
         for j in range(k):
             if c[j] < 0 or c[j] >= n_buckets:
                 bad = j
@@ -59,4 +65,4 @@ cdef inline object checked_indices(const Py_ssize_t[::1] indices, Py_ssize_t n_b
     if bad >= 0:
         raise ValueError(f"{where}: {name}: expected {what} in [0, {n_buckets}), "
                          f"got {c[bad]} at position {bad}")
-    return c
+    return copy

@@ -198,3 +198,15 @@ def test_tensor_sketch_product_accepts_tuples_and_lists():
     o1 = ntkfast.tensor_sketch_product((A, B), (ia, ib), (sa, sb), D)
     o2 = ntkfast.tensor_sketch_product([A, B], [ia, ib], [sa, sb], D)
     np.testing.assert_array_equal(o1, o2)
+
+
+@pytest.mark.skipif(ntkfast._sketch.DEBUG_BUILD,
+                    reason="the checked build reports the zero-width row (tests/test_debug_build.py)")
+def test_count_sketch_driver_takes_zero_length_hashes():
+    # The drivers read a private, checked copy of the bucket indices; a zero-length copy
+    # once failed inside Cython ("Invalid shape in axis 0: 0") before any check ran.  A
+    # sketch of no coordinates is the zero vector.
+    from ntkfast import _sketch
+    out = np.full((2, 3), np.nan)
+    _sketch.count_sketch_rows(np.zeros((2, 0)), np.zeros(0, np.intp), np.zeros(0), out, 3, 1)
+    np.testing.assert_array_equal(out, np.zeros((2, 3)))
