@@ -21,6 +21,8 @@ Models, all at ``--depth`` (2):
   ``--seeds``: test MSE, chosen alpha, ``fit`` time (the library's own hold-out choice).
   ``ntksketch/layers`` and ``ntksketch/direct``: ``NTKSketch(method=...)`` features with the
   same ridge, hold-out rows and alphas, solved here (NTKSketch is a transformer only).
+  ``nystroem/uniform``: ``NTKNystroem(depth, n_components=w, random_state=s)`` features
+  (``w`` landmark rows of the training set, the exact kernel), the same way.
 
 ``--diagnose p/k/w`` (diagnostic only): for those ``NTKRidge`` fits of the first seed, and
 for the exact model, the features of the fitted model (``features_``: the same draw) give
@@ -149,23 +151,44 @@ def features_diagnostic(model, X, y, Xt, yt, val, fine):
             "or_test": test[i_or], "test_path": test, "check": check, "cv_path": cv}
 
 
-def ntk_sketch_model(method, w, s, X, y, Xt, yt, depth, alphas, val):
-    """``NTKSketch(depth, n_components=w, method=method, random_state=s)`` features with the
+def transformer_model(est, X, y, Xt, yt, alphas, val):
+    """The features of the transformer ``est`` (``NTKSketch``, ``NTKNystroem``) with the
     ridge of ``NTKRidge`` (an intercept: features centred on the rows they are fitted on),
-    its alpha chosen on the same held-out rows ``val``, refitted on all rows (dual solves:
-    fewer rows than features).  NTKSketch is a transformer only, so the ridge is this
-    script's (the dual systems ``features_diagnostic`` checks against ``NTKRidge``)."""
+    its alpha chosen on the same held-out rows ``val``, refitted on all rows (dual solves).
+    These are transformers only, so the ridge is this script's (the dual systems
+    ``features_diagnostic`` checks against ``NTKRidge``).  ``est`` is fitted on all
+    training rows (the Nystroem landmarks are drawn from them).  With fewer features than
+    rows the ``m x m`` primal systems are solved instead, as ``NTKRidge`` does (the same
+    solutions)."""
     t0 = time.perf_counter()
-    sk = ntkfast.NTKSketch(depth=depth, n_components=w, method=method, random_state=s).fit(X)
-    F, Ft = sk.transform(X), sk.transform(Xt)
+    est.fit(X)
+    F, Ft = est.transform(X), est.transform(Xt)
     tr = ~val
-    P = F[tr] - F[tr].mean(axis=0)
-    cv = path_mse(P @ P.T, (F[val] - F[tr].mean(axis=0)) @ P.T, y[tr], y[val], alphas)
+    mu_tr = F[tr].mean(axis=0)
+    P = F[tr] - mu_tr
+    if F.shape[1] < F.shape[0]:
+        C, b = P.T @ P, P.T @ (y[tr] - y[tr].mean())
+        cv = np.array([np.mean(((F[val] - mu_tr) @ solve_primal(C, b, a) + y[tr].mean() - y[val]) ** 2)
+                       for a in alphas])
+        alpha = alphas[int(np.argmin(cv))]
+        mu = F.mean(axis=0)
+        P = F - mu
+        pred = (Ft - mu) @ solve_primal(P.T @ P, P.T @ (y - y.mean()), alpha) + y.mean()
+        return alpha, float(np.mean((pred - yt) ** 2)), time.perf_counter() - t0
+    cv = path_mse(P @ P.T, (F[val] - mu_tr) @ P.T, y[tr], y[val], alphas)
     alpha = alphas[int(np.argmin(cv))]
     mu = F.mean(axis=0)
     P, Pt = F - mu, Ft - mu
     pred = (Pt @ P.T) @ solve(P @ P.T, y, alpha) + y.mean()
     return alpha, float(np.mean((pred - yt) ** 2)), time.perf_counter() - t0
+
+
+def solve_primal(C, b, alpha):
+    """``(C + alpha I)^-1 b`` by a Cholesky factorisation of a copy of ``C``."""
+    A = C.copy()
+    A.flat[:: A.shape[0] + 1] += alpha
+    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, overwrite_a=True,
+                                                          check_finite=False), b, check_finite=False)
 
 
 def main(argv=None):
@@ -221,8 +244,12 @@ def main(argv=None):
                 if f"{cons}/{w}" in args.skip:
                     continue
                 for s in args.seeds:
-                    if proj == "ntksketch":  # NTKSketch features, method sk ("layers"/"direct")
-                        a, mse, seconds = ntk_sketch_model(sk, w, s, X, y, Xt, yt, args.depth, alphas, val)
+                    if proj in ("ntksketch", "nystroem"):  # transformers, with this script's ridge
+                        if proj == "ntksketch":  # method sk: "layers" or "direct"
+                            est = ntkfast.NTKSketch(depth=args.depth, n_components=w, method=sk, random_state=s)
+                        else:  # sk: "uniform" (the landmarks are uniformly drawn training rows)
+                            est = ntkfast.NTKNystroem(depth=args.depth, n_components=w, random_state=s)
+                        a, mse, seconds = transformer_model(est, X, y, Xt, yt, alphas, val)
                         rows.append((cons, w, s, a, mse * var, seconds, load1()))
                         log(f"  {cons} {w} seed {s}: alpha {a:g}, test MSE {mse * var:.3f}, "
                             f"{seconds:.1f} s, load {load1()}")

@@ -16,7 +16,7 @@ from ._sketch import CAPI_VERSION as capi_version
 from ._sketch import HAVE_OPENMP as _HAVE_OPENMP  # noqa: F401  (diagnostics: built with OpenMP?)
 from ._engine import dask_adapter as _dask_adapter  # noqa: F401  (registers the dask adapter)
 from ._engine.validation import MAX_DEPTH
-from .features import ArcCosineFeatures, NTKRandomFeatures, NTKSketch, default_sketch_components
+from .features import ArcCosineFeatures, NTKNystroem, NTKRandomFeatures, NTKSketch, default_sketch_components
 from .kernels import arccos_kernel, nngp_kernel, ntk_kernel
 from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier
 from .sketch import count_sketch, tensor_sketch, tensor_sketch_product, tensor_srht
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_DEPTH",
     "capi_version",
     "get_include",
+    "NTKNystroem",
     "NTKRandomFeatures",
     "NTKSketch",
     "NTKRidge",

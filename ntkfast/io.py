@@ -53,10 +53,10 @@ class ModelFileError(ValueError):
 def _classes():
     # Imported here: ``ridge`` and ``features`` never import this module, but loading must
     # know every class that can be saved.
-    from .features import ArcCosineFeatures, NTKRandomFeatures, NTKSketch
+    from .features import ArcCosineFeatures, NTKNystroem, NTKRandomFeatures, NTKSketch
     from .ridge import ExactNTKRidge, NTKRidge, NTKRidgeClassifier
 
-    return {c.__name__: c for c in (ArcCosineFeatures, NTKRandomFeatures, NTKSketch, NTKRidge,
+    return {c.__name__: c for c in (ArcCosineFeatures, NTKNystroem, NTKRandomFeatures, NTKSketch, NTKRidge,
                                     NTKRidgeClassifier, ExactNTKRidge)}
 
 

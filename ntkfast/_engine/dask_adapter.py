@@ -161,6 +161,24 @@ class DaskAdapter:
         return X.shape[1], float_dtype(X.dtype, "X")
 
     @staticmethod
+    def fit_rows_input(X):
+        """``(n_samples, n_features, dtype)`` of a dask array for a fit that takes some of its
+        rows (``NTKNystroem``'s landmarks; nothing computed)."""
+        X = _check_dask_X(X)
+        return X.shape[0], X.shape[1], float_dtype(X.dtype, "X")
+
+    @staticmethod
+    def take_rows(X, idx):
+        """Rows ``idx`` (increasing) of a dask array, computed, as a checked numpy array (only
+        those rows are read; NaN/inf in them name the row of ``X``)."""
+        X = _check_dask_X(X)
+        rows = np.asarray(X[np.asarray(idx)].compute())
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            raise ValueError(f"X: expected finite values, got NaN or infinity (first in row {int(idx[np.argmax(bad)])})")
+        return rows
+
+    @staticmethod
     def transform(fmap, X, out, batch_size, n_threads):
         """Lazy transform of a dask array: one ``map_blocks`` task per block of rows, dtype
         ``feature_dtype(X, fitted)`` as in memory, the row chunks of ``X``, one chunk of columns."""

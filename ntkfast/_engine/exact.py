@@ -16,9 +16,9 @@ from .validation import (
     resolve_n_threads,
 )
 
-__all__ = ["exact_kernel"]
+__all__ = ["KERNEL_KINDS", "exact_kernel", "norms_and_unit_rows"]
 
-_KIND = {"arccos0": _exact.KIND_ARCCOS0, "arccos1": _exact.KIND_ARCCOS1,
+KERNEL_KINDS = {"arccos0": _exact.KIND_ARCCOS0, "arccos1": _exact.KIND_ARCCOS1,
          "nngp": _exact.KIND_NNGP, "ntk": _exact.KIND_NTK}
 
 # Elements of the Gram matrix computed per BLAS call: a block of about 32 MiB (float64) keeps
@@ -26,7 +26,7 @@ _KIND = {"arccos0": _exact.KIND_ARCCOS0, "arccos1": _exact.KIND_ARCCOS1,
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def _norms_and_unit_rows(X, dtype):
+def norms_and_unit_rows(X, dtype):
     """Euclidean row norms of ``X`` (float64) and its unit rows (in ``dtype``).
 
     Each row is divided by its largest magnitude first, in float64, so that rows with
@@ -75,12 +75,12 @@ def exact_kernel(X, Y, kind, depth=1, bias=0.0, n_threads=None, progress=None):
     X = check_array(X, "X")
     Y = X if symmetric else check_array(Y, "Y")
 
-    norm_x, Xn = _norms_and_unit_rows(X, dtype)
-    norm_y, Yn = (norm_x, Xn) if symmetric else _norms_and_unit_rows(Y, dtype)
+    norm_x, Xn = norms_and_unit_rows(X, dtype)
+    norm_y, Yn = (norm_x, Xn) if symmetric else norms_and_unit_rows(Y, dtype)
 
     out = np.empty((n_x, n_y), dtype=dtype)
     block = max(1, min(n_x, _BLOCK_ELEMENTS // max(n_y, 1)))
-    kind_code = _KIND[kind]
+    kind_code = KERNEL_KINDS[kind]
     # The cosines come from the fused dense kernel (identity activation), in the same OpenMP
     # threads as the recursion: after a BLAS product, OpenBLAS's idle workers spin for a
     # while and took a core from the recursion (1.3x instead of 1.8x from 1 to 2 threads).

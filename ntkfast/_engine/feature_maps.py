@@ -16,11 +16,12 @@ import threading
 
 import numpy as np
 
-from .. import _polysketch, _sketch
+from .. import _exact, _polysketch, _sketch
+from .exact import KERNEL_KINDS, norms_and_unit_rows
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
 from .validation import STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
 
-__all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "FeatureMap", "polysketch_plan", "structured_row_norms"]
+__all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "NystroemMap", "FeatureMap", "polysketch_plan", "structured_row_norms"]
 
 
 class FeatureMap:
@@ -669,3 +670,58 @@ class NTKSketchMap(FeatureMap):
                 phi[...] = dest[:, :m1]
             psi = dest
         out *= norms.astype(dtype, copy=False)[:, None]
+
+
+class NystroemMap(FeatureMap):
+    """Nystroem features of an exact kernel: ``kernel(X, C) @ N``, ``C`` the ``m`` landmark
+    rows and ``N`` (``m x r``) the normalisation, so that the features' inner products are
+    ``K_xC N N^T K_Cy``.
+
+    Per batch: the cosines to the landmarks by the fused dense kernel (as the exact kernels
+    compute them, :mod:`ntkfast._engine.exact`), the kernel recursion in place
+    (``_exact.exact_kernel_block``), then the product with ``N`` by the same dense kernel.
+    Every output element is computed by the same operations wherever its row falls, so
+    neither the batch nor the thread count changes a bit.
+    """
+
+    def __init__(self, components, normalization, kind, depth, bias, dtype):
+        dtype = np.dtype(dtype)
+        if kind not in ("ntk", "nngp"):
+            raise ValueError(f"kernel: expected 'ntk' or 'nngp', got {kind!r}")
+        if not isinstance(components, np.ndarray) or components.ndim != 2 or 0 in components.shape:
+            raise ValueError(f"components_: expected a non-empty 2-D array, got "
+                             f"{getattr(components, 'shape', type(components).__name__)!r}")
+        m, d = components.shape
+        check_weights(components, (m, d), dtype, "components_")
+        if not isinstance(normalization, np.ndarray) or normalization.ndim != 2 \
+                or normalization.shape[0] != m or normalization.shape[1] < 1:
+            raise ValueError(f"normalization_: expected an array of shape ({m}, r), r >= 1 (one row "
+                             f"per landmark), got {getattr(normalization, 'shape', type(normalization).__name__)!r}")
+        r = normalization.shape[1]
+        check_weights(normalization, (m, r), np.float64, "normalization_")
+        super().__init__(d, r, dtype, m)
+        self.kind, self.depth, self.bias, self.n_landmarks = kind, int(depth), float(bias), m
+        self._kind_code = KERNEL_KINDS[kind]
+        # The landmarks' norms (float64) and unit rows, as the exact kernels normalise rows.
+        self._norms, self._unit = norms_and_unit_rows(components, np.float64)
+        self._normalization = normalization
+        self.compiled(dtype)
+
+    def _compile(self, dtype):
+        return (_sketch.packed_weights(_cast(self._unit, dtype), None),
+                _sketch.packed_weights(_cast(self._normalization.T, dtype), None))
+
+    def workspace(self, rows, dtype, n_threads):
+        """The kernel values of one batch against the landmarks (reused by every batch)."""
+        return np.empty((rows, self.n_landmarks), dtype=dtype)
+
+    def run(self, Xb, out, compiled, workspace, n_threads):
+        landmarks, normalization = compiled
+        R = Xb.shape[0]
+        norms, unit = norms_and_unit_rows(Xb, Xb.dtype)
+        K = workspace[:R]
+        _sketch.dense_activation(unit, landmarks, _sketch.ACT_IDENTITY, K, n_threads)
+        # A kernel value that is not finite reaches the features, which the batch loop checks.
+        _exact.exact_kernel_block(K, norms, self._norms, -1, self._kind_code, self.depth, self.bias,
+                                  n_threads)
+        _sketch.dense_activation(K, normalization, _sketch.ACT_IDENTITY, out, n_threads)
