@@ -314,9 +314,9 @@ class HoldoutFraction(Constraint):
 # the value that gives the behaviour of those files (used by ntkfast.io when a file's
 # __params__ lacks one, and by the estimators' __setstate__ for old pickles).
 # NTKRandomFeatures and the ridge models (issue 15): no bias; as many step features as ReLU;
-# the CountSketch TensorSketch.
+# the CountSketch TensorSketch; Gaussian projections; random features (not Nystroem).
 PARAMETERS_ADDED_LATER = {"bias": 0.0, "step_components": None, "sketch": "countsketch",
-                          "projection": "gaussian"}
+                          "projection": "gaussian", "features": "random"}
 
 
 def set_parameters_added_later(cls, state):

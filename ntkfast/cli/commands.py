@@ -22,7 +22,9 @@ __all__ = ["fit", "predict", "transform", "FEATURE_DEFAULTS", "RIDGE_DEFAULTS"]
 FEATURE_DEFAULTS = {"depth": 1, "n_components": 4096, "sketch_components": None,
                     "step_components": None, "sketch": "countsketch", "projection": "gaussian",
                     "no_leverage": False, "kernel": "ntk",
-                    "random_state": 0, "bias": 0.0}
+                    "random_state": 0, "bias": 0.0, "features": "random"}
+# The random-feature options that Nystroem features (fit --features nystroem) do not take.
+RANDOM_ONLY = ("sketch_components", "step_components", "sketch", "projection", "no_leverage")
 RIDGE_DEFAULTS = {"validation_fraction": 0.1, "batch_size": None}
 
 
@@ -109,6 +111,10 @@ def fit(args):
         given = _given(args, [d for d in rf_only if d not in ("depth", "bias")])
         if given:
             raise UsageError(f"{', '.join(given)}: random-feature options do not apply to --exact")
+    if args.features == "nystroem":
+        given = _given(args, RANDOM_ONLY)
+        if given:
+            raise UsageError(f"{', '.join(given)}: random-feature options do not apply to --features nystroem")
     _fill(args, FEATURE_DEFAULTS)
     _fill(args, RIDGE_DEFAULTS)
     output.check_output(args.model, "--model", (".npz",), [("--data", args.data)])
@@ -171,7 +177,7 @@ def fit(args):
         model = cls(depth=args.depth, n_components=args.n_components,
                     sketch_components=args.sketch_components,
                     step_components=args.step_components, sketch=args.sketch,
-                    projection=args.projection,
+                    projection=args.projection, features=args.features,
                     leverage=not args.no_leverage, kernel=args.kernel, bias=args.bias,
                     alpha=alphas[0] if len(alphas) == 1 else list(alphas),
                     validation_fraction=args.validation_fraction, batch_size=args.batch_size,
@@ -270,7 +276,7 @@ def _transform_into(f, fmap, X, meta, n_out, dtype, args, n_threads, bars):
 
 
 def transform(args):
-    from ..features import NTKRandomFeatures
+    from ..features import NTKNystroem, NTKRandomFeatures
 
     say = Messages(args.quiet)
     if args.model is not None:
@@ -296,9 +302,9 @@ def transform(args):
             if model_meta.get("feature_mean") is not None:
                 meta = model_meta  # a model of 'ntkfast fit': its inputs were standardised
             rf = rf.features_
-        if not isinstance(rf, NTKRandomFeatures):
+        if not isinstance(rf, (NTKRandomFeatures, NTKNystroem)):
             raise CLIError(f"--model: {args.model} holds a {type(rf).__name__}, which has no "
-                           f"random features")
+                           f"NTK features")
         if args.n_threads is not None:
             rf.n_threads = args.n_threads
     else:

@@ -157,6 +157,11 @@ def build_parser():
     p.add_argument("--task", choices=("regression", "classification"), default="regression",
                    help="default: regression")
     _add_feature_options(p)
+    p.add_argument("--features", choices=("random", "nystroem"), default=None,
+                   help="random: NTK random features (the options above); nystroem: Nystroem "
+                   "features of the exact kernel at --n-components landmark rows of --data "
+                   "(--depth, --kernel, --bias apply; closer to the exact model at equal width, "
+                   "see the README; default: random)")
     p.add_argument("--alpha", type=_positive_float, nargs="+", default=None, metavar="ALPHA",
                    help="ridge penalty, > 0; several values: chosen on a held-out part (default: 1.0)")
     p.add_argument("--validation-fraction", type=_fraction, default=None,
@@ -190,7 +195,7 @@ def build_parser():
     p.add_argument("--data", required=True, help="input .npy of shape (n, d)")
     p.add_argument("--out", required=True, help="output .npy of shape (n, n_components)")
     p.add_argument("--model", default=None,
-                   help="saved NTKRandomFeatures (or ridge model: its features) to use")
+                   help="saved NTKRandomFeatures or NTKNystroem (or ridge model: its features) to use")
     _add_feature_options(p)
     p.add_argument("--save-model", default=None, help="save the newly drawn features (.npz) for later use")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="rows per chunk")
