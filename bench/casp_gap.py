@@ -21,8 +21,9 @@ Models, all at ``--depth`` (2):
   ``--seeds``: test MSE, chosen alpha, ``fit`` time (the library's own hold-out choice).
   ``ntksketch/layers`` and ``ntksketch/direct``: ``NTKSketch(method=...)`` features with the
   same ridge, hold-out rows and alphas, solved here (NTKSketch is a transformer only).
-  ``nystroem/uniform``: ``NTKNystroem(depth, n_components=w, random_state=s)`` features
-  (``w`` landmark rows of the training set, the exact kernel), the same way.
+  ``nystroem/uniform``: ``NTKRidge(depth, n_components=w, alpha=--alphas, random_state=s,
+  features="nystroem")``: ``w`` landmark rows of the training set and the exact kernel
+  (:class:`ntkfast.NTKNystroem`), the library's own hold-out choice.
 
 ``--diagnose p/k/w`` (diagnostic only): for those ``NTKRidge`` fits of the first seed, and
 for the exact model, the features of the fitted model (``features_``: the same draw) give
@@ -244,18 +245,19 @@ def main(argv=None):
                 if f"{cons}/{w}" in args.skip:
                     continue
                 for s in args.seeds:
-                    if proj in ("ntksketch", "nystroem"):  # transformers, with this script's ridge
-                        if proj == "ntksketch":  # method sk: "layers" or "direct"
-                            est = ntkfast.NTKSketch(depth=args.depth, n_components=w, method=sk, random_state=s)
-                        else:  # sk: "uniform" (the landmarks are uniformly drawn training rows)
-                            est = ntkfast.NTKNystroem(depth=args.depth, n_components=w, random_state=s)
+                    if proj == "ntksketch":  # a transformer (method sk: "layers" or "direct"), this script's ridge
+                        est = ntkfast.NTKSketch(depth=args.depth, n_components=w, method=sk, random_state=s)
                         a, mse, seconds = transformer_model(est, X, y, Xt, yt, alphas, val)
                         rows.append((cons, w, s, a, mse * var, seconds, load1()))
                         log(f"  {cons} {w} seed {s}: alpha {a:g}, test MSE {mse * var:.3f}, "
                             f"{seconds:.1f} s, load {load1()}")
                         continue
-                    model = ntkfast.NTKRidge(depth=args.depth, n_components=w, alpha=alphas,
-                                             random_state=s, projection=proj, sketch=sk)
+                    if proj == "nystroem":  # sk: "uniform" (landmarks: uniformly drawn training rows)
+                        model = ntkfast.NTKRidge(depth=args.depth, n_components=w, alpha=alphas,
+                                                 random_state=s, features="nystroem")
+                    else:
+                        model = ntkfast.NTKRidge(depth=args.depth, n_components=w, alpha=alphas,
+                                                 random_state=s, projection=proj, sketch=sk)
                     t0 = time.perf_counter()
                     model.fit(X, y)
                     seconds = time.perf_counter() - t0

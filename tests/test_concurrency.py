@@ -37,6 +37,7 @@ TRANSFORMERS = {
     "nngp": lambda: ntkfast.NTKRandomFeatures(depth=3, n_components=128, kernel="nngp", random_state=0),
     "arccos1": lambda: ntkfast.ArcCosineFeatures(order=1, n_components=128, leverage=True, random_state=0),
     "arccos0": lambda: ntkfast.ArcCosineFeatures(order=0, n_components=128, random_state=0),
+    "nystroem": lambda: ntkfast.NTKNystroem(depth=2, n_components=64, random_state=0),
 }
 
 

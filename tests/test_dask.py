@@ -38,6 +38,7 @@ def _estimators():
         ntkfast.ArcCosineFeatures(order=1, n_components=96, leverage=True, random_state=2),
         ntkfast.NTKSketch(depth=2, n_components=200, degree=5, random_state=3),
         ntkfast.NTKSketch(depth=4, n_components=100, method="direct", random_state=4),
+        ntkfast.NTKNystroem(depth=2, n_components=60, random_state=5),
     ]
 
 
@@ -66,7 +67,8 @@ def test_is_dask_array():
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("est", _estimators(), ids=["ntk", "nngp", "arccos", "ntksketch", "ntksketch-direct"])
+@pytest.mark.parametrize("est", _estimators(),
+                         ids=["ntk", "nngp", "arccos", "ntksketch", "ntksketch-direct", "nystroem"])
 def test_transform_bit_identical_threads(est, dtype):
     X = _data(dtype=dtype)
     Xd = da.from_array(X, chunks=(CHUNKS, (3, 4)))  # split columns are merged

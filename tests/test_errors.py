@@ -33,6 +33,7 @@ def _fitted(name):
     est = {
         "ArcCosineFeatures": lambda: ntkfast.ArcCosineFeatures(order=1, n_components=16, random_state=0),
         "NTKRandomFeatures": lambda: ntkfast.NTKRandomFeatures(depth=2, n_components=32, random_state=0),
+        "NTKNystroem": lambda: ntkfast.NTKNystroem(depth=2, n_components=8, random_state=0),
         "NTKRidge": lambda: ntkfast.NTKRidge(n_components=32, random_state=0),
         "NTKRidgeClassifier": lambda: ntkfast.NTKRidgeClassifier(n_components=32, random_state=0),
         "ExactNTKRidge": lambda: ntkfast.ExactNTKRidge(depth=2),
@@ -65,6 +66,8 @@ def _data_entry_points():
         "NTKRandomFeatures.transform": ("X", lambda A: _fitted("NTKRandomFeatures").transform(A)),
         "NTKRandomFeatures.transform(out=)": (
             "X", lambda A: _fitted("NTKRandomFeatures").transform(A, out=np.empty((N, 32)))),
+        "NTKNystroem.fit": ("X", lambda A: ntkfast.NTKNystroem(n_components=8, random_state=0).fit(A)),
+        "NTKNystroem.transform": ("X", lambda A: _fitted("NTKNystroem").transform(A)),
         "NTKRidge.fit": ("X", lambda A: ntkfast.NTKRidge(n_components=16).fit(A, y(A))),
         "NTKRidge.predict": ("X", lambda A: _fitted("NTKRidge").predict(A)),
         "NTKRidgeClassifier.fit": ("X", lambda A: ntkfast.NTKRidgeClassifier(n_components=16).fit(A, y(A) % 2)),

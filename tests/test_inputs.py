@@ -49,6 +49,7 @@ def _estimators():
         "ntk_rf": lambda: ntkfast.NTKRandomFeatures(depth=2, n_components=32, sketch_components=8, random_state=0),
         "nngp_rf": lambda: ntkfast.NTKRandomFeatures(depth=2, n_components=32, kernel="nngp", random_state=0),
         "arccos_rf": lambda: ntkfast.ArcCosineFeatures(order=1, n_components=32, random_state=0),
+        "nystroem": lambda: ntkfast.NTKNystroem(depth=2, n_components=5, random_state=0),
     }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _exact, _polysketch, _sketch
 from .exact import KERNEL_KINDS, norms_and_unit_rows
 from .fft import complex_dtype, fft_threads, irfft_rows, multiply_spectra, rfft_rows
-from .validation import STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
+from .validation import MAX_DEPTH, STRUCTURED_STAGES, check_hash, check_rotation, check_srht, check_structured, check_weights
 
 __all__ = ["ArcCosineMap", "NTKMap", "NTKSketchMap", "NystroemMap", "FeatureMap", "polysketch_plan", "structured_row_norms"]
 
@@ -687,7 +687,12 @@ class NystroemMap(FeatureMap):
     def __init__(self, components, normalization, kind, depth, bias, dtype):
         dtype = np.dtype(dtype)
         if kind not in ("ntk", "nngp"):
-            raise ValueError(f"kernel: expected 'ntk' or 'nngp', got {kind!r}")
+            raise ValueError(f"kernel_: expected 'ntk' or 'nngp', got {kind!r}")
+        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= MAX_DEPTH:
+            raise ValueError(f"depth_: expected an integer in [1, {MAX_DEPTH}], got {depth!r}")
+        if isinstance(bias, bool) or not isinstance(bias, (int, float, np.integer, np.floating)) \
+                or not 0 <= bias < np.inf:
+            raise ValueError(f"bias_: expected a finite number >= 0, got {bias!r}")
         if not isinstance(components, np.ndarray) or components.ndim != 2 or 0 in components.shape:
             raise ValueError(f"components_: expected a non-empty 2-D array, got "
                              f"{getattr(components, 'shape', type(components).__name__)!r}")
