@@ -1211,7 +1211,7 @@ class NTKNystroem(_FeatureTransformer):
         ``m``, the number of landmarks (``min(n_components, n_samples)``).
     component_indices_ : ndarray of shape (m,), intp
         The landmarks' row numbers in the ``X`` of ``fit``, increasing.
-    components_ : ndarray of shape (m, n_features_in_), dtype_
+    components_ : ndarray of shape (m, n_features_in_), of dtype ``dtype_``
         The landmark rows.
     normalization_ : ndarray of shape (m, m), float64
         ``N``: columns ``u_j / sqrt(s_j)``, eigenvalues in decreasing order; zero columns
