@@ -1,8 +1,10 @@
-"""Random features for the arc-cosine kernels and the NTK (SPEC sections 3 and 5).
+"""Random features for the arc-cosine kernels and the NTK (SPEC sections 3, 5 and 8), and
+Nystroem features of the exact NTK.
 
-Both transformers draw every random quantity in ``fit`` from ``random_state`` and store it
-as a trailing-underscore attribute; ``transform`` is deterministic and its output does not
-depend on the number of threads or on how the rows are split into batches.
+Every transformer draws every random quantity in ``fit`` from ``random_state`` and stores it
+as a trailing-underscore attribute (:class:`NTKNystroem` also the landmark rows of ``X`` it
+draws, and their kernel's normalisation); ``transform`` is deterministic and its output does
+not depend on the number of threads or on how the rows are split into batches.
 
 What lives where: this module holds the estimators (their parameters, the random draws of
 ``fit``, and their fitted state in model files); the compiled snapshot that ``transform``
@@ -1256,7 +1258,8 @@ class NTKNystroem(_FeatureTransformer):
         """Draw the landmark rows of ``X`` and compute the normalisation ``N``.
 
         All parameters and every value of ``X`` (of a dask array: the landmark rows) are
-        checked before any fitted attribute changes: a fit that raises leaves the estimator as it was.
+        checked before any fitted attribute changes: a fit that raises leaves the estimator
+        as it was.
 
         Parameters
         ----------
@@ -1264,8 +1267,8 @@ class NTKNystroem(_FeatureTransformer):
             float32 gives float32 landmarks and features; any other real dtype (other
             floats, integers, booleans) float64.  A memmap or a sparse matrix is checked one
             batch of rows at a time and only the landmark rows are copied; of a
-            ``dask.array.Array`` only the landmark rows are computed (and checked).  A data frame's string column
-            names become ``feature_names_in_``.
+            ``dask.array.Array`` only the landmark rows are computed (and checked).  A data
+            frame's string column names become ``feature_names_in_``.
         y : None
             Ignored; present for scikit-learn's API.
 
