@@ -80,3 +80,25 @@ def test_memory_out(benchmark):
     benchmark.pedantic(run, rounds=1)
     benchmark.extra_info.update(result)
     benchmark.extra_info["target"] = W.TARGETS["memory_excess_mib"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("side", ["ntkfast", "kernel_then_matmul"])
+def test_nystroem_transform(benchmark, side, dtype):
+    """NTKNystroem.transform (the kernel against the landmarks and the product with N fused
+    in one batch loop) against the same computation composed by hand: the library's exact
+    kernel ``ntk_kernel(X, C)`` then numpy's (BLAS) product with ``N``."""
+    n, m = (100_000 if LARGE else 20_000), 2048
+    X = W.gaussian(n, 64, dtype)
+    est = ntkfast.NTKNystroem(depth=2, n_components=m, random_state=0).fit(X)
+    C, N = est.components_, est.normalization_.astype(dtype)
+    out = np.empty((n, m), dtype=dtype)
+    if side == "ntkfast":
+        def fn():
+            return est.transform(X, out=out)
+    else:
+        def fn():
+            return np.matmul(ntkfast.ntk_kernel(X, C, depth=2), N, out=out)
+    mark(benchmark, f"nystroem transform n={n} d=64 m={m} depth=2 {np.dtype(dtype).name}",
+         "ntkfast" if side == "ntkfast" else "reference")
+    benchmark.pedantic(fn, rounds=3, warmup_rounds=1)
