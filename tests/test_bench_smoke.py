@@ -87,21 +87,29 @@ def test_projection_pareto_runs(tmp_path):
 CASP_GAP = os.path.join(ROOT, "bench", "casp_gap.py")
 
 
-@pytest.mark.skipif(not os.path.exists(CASP_GAP), reason="bench/ is not shipped with the package")
-def test_casp_gap_quick_runs(tmp_path):
-    # 600 / 300 rows, widths 256 and 512, two constructions: a few seconds.  The script
-    # checks its own dual solves against NTKRidge (cv_mse_ and predict) on stderr.  The data:
-    # a synthetic table with the protein data's columns (the real one is not shipped).
+def _synthetic_casp(tmp_path):
+    """A synthetic table with the protein data's columns (the real one is not shipped)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, 9)) * rng.uniform(0.5, 50, 9)
     y = np.abs(np.sin(X[:, 0] / 10) * 5 + X[:, 1] / 20 + rng.standard_normal(1000))
     csv = tmp_path / "casp.csv"
     np.savetxt(csv, np.c_[y, X], delimiter=",", comments="",
                header=",".join(["RMSD"] + [f"F{i}" for i in range(1, 10)]))
+    return csv
+
+
+def _run_casp_gap(*args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_WAIT_POLICY="passive")
-    res = subprocess.run([sys.executable, CASP_GAP, "--quick", "--data", str(csv)], env=env,
-                         check=True, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, CASP_GAP, "--quick", *args], env=env,
+                          check=True, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not os.path.exists(CASP_GAP), reason="bench/ is not shipped with the package")
+def test_casp_gap_quick_runs(tmp_path):
+    # 600 / 300 rows, widths 256 and 512, two constructions: a few seconds.  The script
+    # checks its own dual solves against NTKRidge (cv_mse_ and predict) on stderr.
+    res = _run_casp_gap("--data", str(_synthetic_casp(tmp_path)))
     out = res.stdout
     for text in ("Command:", "load average", "| ExactNTKRidge |", "| gaussian/countsketch | 256 |",
                  "| gaussian/srht | 512 |", "oracle (test set)", "At the end:"):
@@ -111,6 +119,23 @@ def test_casp_gap_quick_runs(tmp_path):
               if "cv_mse_ check" in line]
     assert checks and max(checks) < 1e-8
     refit = [line for line in out.splitlines() if line.startswith("| NTKRidge gaussian/countsketch 256 |")]
+    assert len(refit) == 1 and float(refit[0].rstrip(" |").split("|")[-1]) < 1e-8
+
+
+@pytest.mark.skipif(not os.path.exists(CASP_GAP), reason="bench/ is not shipped with the package")
+def test_casp_gap_quick_runs_nystroem_and_ntk_sketch(tmp_path):
+    # NTKRidge(features="nystroem") rows (their dual diagnostic checks cv_mse_ and predict),
+    # and NTK Sketch features narrower than the 540 training rows (the script's primal solves).
+    res = _run_casp_gap("--data", str(_synthetic_casp(tmp_path)), "--constructions",
+                        "nystroem/uniform", "ntksketch/direct")
+    out = res.stdout
+    for text in ("| nystroem/uniform | 256 |", "| nystroem/uniform | 512 |", "| ntksketch/direct | 256 |",
+                 "| ntksketch/direct | 512 |", "oracle (test set)"):
+        assert text in out, text
+    assert "nan" not in out.lower()
+    checks = [float(line.split(":")[1]) for line in res.stderr.splitlines() if "cv_mse_ check" in line]
+    assert checks and max(checks) < 1e-8
+    refit = [line for line in out.splitlines() if line.startswith("| NTKRidge nystroem/uniform 256 |")]
     assert len(refit) == 1 and float(refit[0].rstrip(" |").split("|")[-1]) < 1e-8
 
 
