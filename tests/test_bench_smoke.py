@@ -163,3 +163,22 @@ def test_claims_quick_runs():
     for cells in ntk_rows:
         tol = 1e-3 if "float32" in cells[3] else 1e-6
         assert float(cells[11]) < tol, cells
+
+
+CASP_CLI = os.path.join(ROOT, "bench", "casp_cli.py")
+
+
+@pytest.mark.skipif(not os.path.exists(CASP_CLI), reason="bench/ is not shipped with the package")
+def test_casp_cli_quick_runs(tmp_path):
+    # The split, 'ntkfast fit' (Nystroem and random features) and 'predict' on a synthetic
+    # table with the protein data's columns: a few seconds; every row of the table finite.
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_WAIT_POLICY="passive")
+    res = subprocess.run([sys.executable, CASP_CLI, "--quick", "--data", str(_synthetic_casp(tmp_path))],
+                         env=env, check=True, capture_output=True, text=True, timeout=300)
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["--features nystroem --n-components 64", "--n-components 256"]
+    for r in rows:
+        mse, seconds, mib = (float(c) for c in r.split("|")[2:5])
+        assert 0 < mse < 100 and seconds > 0 and mib > 0
+    assert "800 training rows, 200 test rows" in res.stdout
