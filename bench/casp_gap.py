@@ -153,14 +153,12 @@ def features_diagnostic(model, X, y, Xt, yt, val, fine):
 
 
 def transformer_model(est, X, y, Xt, yt, alphas, val):
-    """The features of the transformer ``est`` (``NTKSketch``, ``NTKNystroem``) with the
-    ridge of ``NTKRidge`` (an intercept: features centred on the rows they are fitted on),
-    its alpha chosen on the same held-out rows ``val``, refitted on all rows (dual solves).
-    These are transformers only, so the ridge is this script's (the dual systems
-    ``features_diagnostic`` checks against ``NTKRidge``).  ``est`` is fitted on all
-    training rows (the Nystroem landmarks are drawn from them).  With fewer features than
-    rows the ``m x m`` primal systems are solved instead, as ``NTKRidge`` does (the same
-    solutions)."""
+    """The features of the transformer ``est`` (``NTKSketch``, which has no ridge model of
+    its own) with the ridge of ``NTKRidge`` (an intercept: features centred on the rows they
+    are fitted on), its alpha chosen on the same held-out rows ``val``, refitted on all rows:
+    dual solves (the systems ``features_diagnostic`` checks against ``NTKRidge``), or with
+    fewer features than rows the ``m x m`` primal systems, as ``NTKRidge`` does (the same
+    solutions).  ``est`` is fitted on all training rows."""
     t0 = time.perf_counter()
     est.fit(X)
     F, Ft = est.transform(X), est.transform(Xt)
