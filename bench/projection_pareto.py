@@ -92,8 +92,8 @@ def study(args):
                         rows.append((projection, sketch, nc, e, sd, c, t))
             front = set(pareto([(r[3], r[5]) for r in rows]))
             for i, (projection, sketch, nc, e, sd, c, t) in enumerate(rows):
-                print(f"| {name} | {depth} | {projection} | {sketch} | {nc} | {e:.4f} ± {sd:.4f} | {t:.3f} "
-                      f"| {c:.3f} | {'*' if i in front else ''} |", flush=True)
+                print(f"| {name} | {depth} | {projection} | {sketch} | {nc} | {e:.4f} ± {sd:.4f} | {t:.4g} "
+                      f"| {c:.4g} | {'*' if i in front else ''} |", flush=True)
             points[(name, depth)] = rows
     print()
     W.print_run_end()
