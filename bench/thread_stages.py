@@ -74,7 +74,7 @@ def main(argv=None):
     print("| stage | 1 thread | 2 threads | speed-up |")
     print("|---|---|---|---|")
     for s in STAGES:
-        print(f"| {s} | {1e3 * best[1][s]:.1f} | {1e3 * best[2][s]:.1f} | {best[1][s] / best[2][s]:.2f} |")
+        print(f"| {s} | {1e3 * best[1][s]:.4g} | {1e3 * best[2][s]:.4g} | {best[1][s] / best[2][s]:.2f} |")
 
 
 if __name__ == "__main__":
