@@ -1161,8 +1161,8 @@ class NTKNystroem(_FeatureTransformer):
 
         ``Phi(X) Phi(Y)^T = K(X, C) K_CC^+ K(C, Y)``,
 
-    the Nystroem approximation of the kernel (Williams and Seeger, 2001): exact on the
-    landmarks' span, and the best approximation of rank ``m`` given them.  Unlike the random
+    the Nystroem approximation of the kernel (Williams and Seeger, 2001), exact between
+    landmarks (to rounding, for the kept eigenvalues).  Unlike the random
     features (:class:`NTKRandomFeatures`, :class:`NTKSketch`), whose weights do not depend on
     the data, the features depend on the data set the landmarks come from, and their
     error on it is not Monte-Carlo error: it falls with the kernel's spectrum.  On the
@@ -1178,8 +1178,8 @@ class NTKNystroem(_FeatureTransformer):
     Eigenvalues ``s_j <= s_max * m * eps`` (``eps`` of ``dtype_``: about ``2e-16`` in
     float64, ``1e-7`` in float32) are dropped: their column of ``N`` is zero.  A float32
     transform computes ``K(X, C)`` in float32, whose rounding ``N`` would amplify by
-    ``1 / sqrt(s_j)`` on the smallest eigenvalues; the threshold keeps that below the size of
-    the kernel's own rounding.  Duplicate landmark rows make ``K_CC`` singular up to that
+    ``1 / sqrt(s_j)`` on the smallest eigenvalues, which is why the threshold follows the
+    dtype's precision.  Duplicate landmark rows make ``K_CC`` singular up to that
     rounding; the threshold drops most such directions, and a kept one only adds rounding.
 
     Parameters
