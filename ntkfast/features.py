@@ -272,18 +272,26 @@ class _FeatureTransformer(FeatureNamesMixin, ClassNamePrefixFeaturesOutMixin, Tr
         self : object
             The fitted transformer.
         """
+        params, names, adapter, X, _, n_features, dtype = self._fit_input(X)
+        attributes = self._draw(params, n_features, dtype)
+        attributes.update(n_features_in_=n_features, dtype_=dtype, _feature_names_in=names)
+        return self._restore(attributes)
+
+    def _fit_input(self, X):
+        """What every ``fit`` checks first: ``(params, feature names, lazy adapter or None,
+        X (checked, in memory), n_samples, n_features, fitted dtype)``.  The parameters, the
+        shape and dtype, and every value of an in-memory ``X`` (one batch of rows at a time)
+        are checked; a lazy ``X`` is not computed."""
         params = check_params(self)
         names = input_feature_names(X)
         adapter = lazy.adapter_for(X)
         if adapter is not None:
-            n_features, dtype = adapter.fit_input(X)
+            n, n_features, dtype = adapter.fit_input(X)
         else:
             X = check_X(X, accept_sparse=True)
             batches.check_rows(X)
-            n_features, dtype = X.shape[1], float_dtype(X.dtype, "X")
-        attributes = self._draw(params, n_features, np.dtype(dtype))
-        attributes.update(n_features_in_=n_features, dtype_=np.dtype(dtype), _feature_names_in=names)
-        return self._restore(attributes)
+            n, n_features, dtype = X.shape[0], X.shape[1], float_dtype(X.dtype, "X")
+        return params, names, adapter, X, n, n_features, np.dtype(dtype)
 
     @property
     def _n_features_out(self):
@@ -1277,15 +1285,7 @@ class NTKNystroem(_FeatureTransformer):
         self : object
             The fitted transformer.
         """
-        params = check_params(self)
-        names = input_feature_names(X)
-        adapter = lazy.adapter_for(X)
-        if adapter is not None:
-            n, n_features, dtype = adapter.fit_rows_input(X)
-        else:
-            X = check_X(X, accept_sparse=True)
-            batches.check_rows(X)
-            n, n_features, dtype = X.shape[0], X.shape[1], float_dtype(X.dtype, "X")
+        params, names, adapter, X, n, n_features, dtype = self._fit_input(X)
         if n == 0:
             raise ValueError("X: expected at least one row (the landmarks are rows of X), got 0")
         m = params["n_components"]
@@ -1295,7 +1295,6 @@ class NTKNystroem(_FeatureTransformer):
             m = n
         check_allocation(3 * m * m * 8, f"n_components: {m} landmarks (several {m} x {m} float64 matrices)")
         idx = np.sort(params["random_state"].choice(n, m, replace=False)).astype(np.intp)
-        dtype = np.dtype(dtype)
         if adapter is not None:
             C = adapter.take_rows(X, idx)
         else:

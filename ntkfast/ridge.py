@@ -406,14 +406,7 @@ class NTKRidgeClassifier(ClassifierMixin, _BaseNTKRidge):
         ``"gaussian"`` (default), ``"fastfood"`` or ``"sorf"``, the random projection of
         each layer).
     features : {"random", "nystroem"}, default="random"
-        ``"random"``: the random features above.  ``"nystroem"``: :class:`ntkfast.NTKNystroem`
-        features instead, ``n_components`` landmark rows of ``X`` with the exact kernel
-        (``depth``, ``kernel`` and ``bias`` apply; ``sketch``, ``projection``, ``leverage``
-        and the widths are ignored).  At equal width they are much closer to the exact
-        kernel on data whose kernel spectrum decays (on the protein data at depth 2, 2,000
-        landmarks came within 4% of the exact model's test error, where 16,384 random
-        features stayed 10% above it: README section "Learning at scale"); ``fit`` reads the
-        landmark rows and runs an ``O(m^3)`` eigendecomposition (:class:`ntkfast.NTKNystroem`).
+        Random features or :class:`ntkfast.NTKNystroem` features, as in :class:`NTKRidge`.
     alpha : float > 0 or array-like of floats > 0, default=1.0
         Ridge penalty, as in :class:`NTKRidge`.  With several values, the held-out mean
         squared error on the +1/-1 targets chooses one (as

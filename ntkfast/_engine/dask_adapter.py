@@ -32,6 +32,7 @@ from .validation import (
     check_targets,
     check_X,
     feature_dtype,
+    first_bad_row,
     float_dtype,
 )
 
@@ -156,14 +157,8 @@ class DaskAdapter:
 
     @staticmethod
     def fit_input(X):
-        """``(n_features, dtype)`` of a dask array for a feature map's ``fit`` (nothing computed)."""
-        X = _check_dask_X(X)
-        return X.shape[1], float_dtype(X.dtype, "X")
-
-    @staticmethod
-    def fit_rows_input(X):
-        """``(n_samples, n_features, dtype)`` of a dask array for a fit that takes some of its
-        rows (``NTKNystroem``'s landmarks; nothing computed)."""
+        """``(n_samples, n_features, dtype)`` of a dask array for a feature map's ``fit``
+        (nothing computed)."""
         X = _check_dask_X(X)
         return X.shape[0], X.shape[1], float_dtype(X.dtype, "X")
 
@@ -173,9 +168,9 @@ class DaskAdapter:
         those rows are read; NaN/inf in them name the row of ``X``)."""
         X = _check_dask_X(X)
         rows = np.asarray(X[np.asarray(idx)].compute())
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            raise ValueError(f"X: expected finite values, got NaN or infinity (first in row {int(idx[np.argmax(bad)])})")
+        bad = first_bad_row(rows)
+        if bad is not None:
+            raise ValueError(f"X: expected finite values, got NaN or infinity (first in row {int(idx[bad])})")
         return rows
 
     @staticmethod

@@ -6,7 +6,7 @@ which itself imports dask only when a dask array is actually given), and the est
 :func:`adapter_for` whether one of their inputs belongs to a registered library.  So the
 dependency runs one way: adapter -> engine, never estimator -> adapter.
 
-An adapter provides ``handles(x)``, ``fit_input(X)``, ``transform(fmap, X, out, batch_size,
+An adapter provides ``handles(x)``, ``fit_input(X)`` (``(n_samples, n_features, dtype)``), ``transform(fmap, X, out, batch_size,
 n_threads)``, ``ridge_data(X, y)``, ``ridge_stats(fmap, X, Y, batch_size, holdout,
 n_threads)`` and ``ridge_predict(fmap, coef, intercept, X, batch_size, n_threads)``
 (see :mod:`ntkfast._engine.dask_adapter`).
